@@ -1,0 +1,26 @@
+"""mlpckpt: exact, memory-efficient NumPy MLPs for deep-narrow experiments.
+
+Column-major activations (one sample per column), a backward pass that keeps
+O(sqrt n), a fixed number or a byte budget's worth of activations with
+gradients bitwise equal to plain backprop, and numerical gradient checks.
+"""
+
+__version__ = "0.1.0"
+
+from .io import load
+from .mlp import MLP, Grads
+from .schedule import Schedule, Segments, Sqrt, StoreAll
+from .train import SGD, Adam
+
+__all__ = [
+    "MLP",
+    "Grads",
+    "SGD",
+    "Adam",
+    "StoreAll",
+    "Segments",
+    "Sqrt",
+    "Schedule",
+    "load",
+    "__version__",
+]

@@ -1,0 +1,114 @@
+"""The one executor: runs any schedule (see :mod:`mlpckpt.schedule`).
+
+Every strategy goes through :func:`execute`, and every layer is evaluated by
+the same :func:`mlpckpt.layers.layer_forward` on the same inputs, so a
+recomputed activation is bitwise equal to the first one and all strategies
+give bitwise-equal loss and gradients.
+
+Allocation rules (mirrored, byte for byte, by :mod:`mlpckpt.memory`):
+
+* each forward evaluation allocates its output ``(n_{k+1}, batch)``; an
+  intermediate that is not kept is freed once its successor exists;
+* the loss turns the buffer of ``a[n]`` into ``dz`` of the last layer;
+* backward step ``k`` allocates ``dW[k]`` and ``db[k]`` (unless ``grads``
+  gives buffers), and writes ``da[k]`` into the buffer of the consumed
+  ``a[k+1]`` when their shapes match, else into a new array; the first
+  layer skips ``da[0]``.
+"""
+
+import numpy as np
+
+from . import layers, losses
+from .activations import ACTIVATIONS
+from .schedule import BACKWARD, FORWARD, LOSS
+
+__all__ = ["execute"]
+
+
+def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None):
+    """Run a schedule: loss and gradients of one batch.
+
+    Parameters
+    ----------
+    actions : sequence of tuple of int
+        The schedule.
+    weights : list of ndarray, shapes (n_{k+1}, n_k)
+    biases : list of ndarray, shapes (n_{k+1}, 1)
+    hidden : list of str, length n - 1
+        Activation name of each hidden layer.
+    output : str
+        Output map of the last layer.
+    X : ndarray, shape (n_0, batch)
+    Y : ndarray
+        Targets in canonical form (see :mod:`mlpckpt.losses`).
+    loss : str
+    grads : tuple (list, list), optional
+        ``(dW, db)`` buffers written in place; else new arrays.
+    on_layer : callable, optional
+        ``on_layer(k, dW_k, db_k)`` as soon as layer ``k``'s gradient is
+        complete (the fused update; buffers may then be reused).
+
+    Returns
+    -------
+    loss : numpy scalar
+    dW : list of ndarray
+    db : list of ndarray
+    """
+    n = len(weights)
+    batch = X.shape[1]
+    dtype = np.result_type(weights[0], X)
+    forward_fns = [ACTIVATIONS[h][0] for h in hidden] + [None]
+    derivative_fns = [ACTIVATIONS[h][1] for h in hidden]
+    dW = grads[0] if grads is not None else [None] * n
+    db = grads[1] if grads is not None else [None] * n
+    acts = {0: X}
+    da = None
+    value = None
+    for action in actions:
+        op = action[0]
+        if op == FORWARD:
+            _, start, stop, keep = action
+            cur = acts[start]
+            nxt = None
+            for k in range(start, stop):
+                nxt = np.empty((weights[k].shape[0], batch), dtype=dtype)
+                layers.layer_forward(weights[k], biases[k], cur, forward_fns[k], nxt)
+                if keep or k + 1 == stop:
+                    acts[k + 1] = nxt
+                cur = nxt  # an unkept intermediate dies here, after its successor exists
+            cur = nxt = None
+        elif op == LOSS:
+            value = losses.loss_and_dz(loss, output, acts[n], Y)
+            da = acts.pop(n)
+        elif op == BACKWARD:
+            _, start, stop = action
+            for k in range(stop - 1, start - 1, -1):
+                a = acts.pop(k + 1) if k + 1 < n else None
+                if grads is None:
+                    dW[k] = np.empty(weights[k].shape, dtype=dtype)
+                    db[k] = np.empty(biases[k].shape, dtype=dtype)
+                if k == 0:
+                    da_prev = None
+                elif a is not None and a.shape[0] == weights[k].shape[1]:
+                    da_prev = a  # a[k+1] is scratch once dz exists
+                else:
+                    da_prev = np.empty((weights[k].shape[1], batch), dtype=dtype)
+                layers.layer_backward(
+                    weights[k],
+                    acts[k],
+                    a,
+                    da,
+                    derivative_fns[k] if a is not None else None,
+                    dW[k],
+                    db[k],
+                    da_prev,
+                )
+                del a
+                da = da_prev
+                if on_layer is not None:
+                    on_layer(k, dW[k], db[k])
+        else:
+            raise ValueError(f"actions: unknown operation {action!r}")
+    if acts.keys() != {0}:
+        raise ValueError(f"actions: schedule left activations {sorted(acts)[1:]} unconsumed")
+    return value, dW, db

@@ -1,0 +1,117 @@
+"""Save and load models as ``.npz`` files: no pickle, atomic writes.
+
+The file holds ``format``, ``sizes``, ``activations``, ``output``, ``init``,
+``dtype`` and the arrays ``W0, b0, W1, b1, ...``. Saving writes a temporary
+file in the target's directory and renames it over the target, so an
+existing file is never left half-written. Loading uses
+``allow_pickle=False`` and checks every field; a corrupt or inconsistent
+file raises ``ValueError``.
+"""
+
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import _checks
+from .params import INITS
+
+__all__ = ["save", "load"]
+
+FORMAT = "mlpckpt-1"
+
+
+def save(net, path):
+    """Write ``net`` to ``path`` (any extension; ``.npz`` recommended)."""
+    path = os.fspath(path)
+    arrays = {
+        "format": np.array(FORMAT),
+        "sizes": np.array(net.sizes, dtype=np.int64),
+        "activations": np.array(net.activations, dtype=str).reshape(-1),
+        "output": np.array(net.output),
+        "init": np.array(net.init),
+        "dtype": np.array(net.dtype.name),
+    }
+    for k, (W, b) in enumerate(zip(net.weights, net.biases)):
+        arrays[f"W{k}"] = W
+        arrays[f"b{k}"] = b
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mlpckpt-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _text(data, key):
+    value = data[key]
+    if value.dtype.kind != "U" or value.ndim != 0:
+        raise ValueError(f"path: field {key!r} is not a string")
+    return str(value)
+
+
+def load(path):
+    """Read a model written by :func:`save`.
+
+    Returns
+    -------
+    MLP
+
+    Raises
+    ------
+    ValueError
+        If the file is not a readable mlpckpt model or is inconsistent.
+    """
+    from .mlp import MLP
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("path: not an .npz archive")
+            fmt = _text(data, "format")
+            if fmt != FORMAT:
+                raise ValueError(f"path: format {fmt!r}, expected {FORMAT!r}")
+            sizes = _checks.check_sizes(data["sizes"].tolist())
+            acts = data["activations"]
+            if acts.dtype.kind != "U" or acts.ndim != 1:
+                raise ValueError("path: field 'activations' is not a list of names")
+            net = MLP.__new__(MLP)
+            net.sizes = sizes
+            net.activations = _checks.check_activations(acts.tolist(), len(sizes) - 2)
+            net.output = _checks.check_output(_text(data, "output"))
+            net.init = _checks.check_choice("init", _text(data, "init"), INITS)
+            net.dtype = _checks.check_dtype(_text(data, "dtype"))
+            net._schedules = {}
+            net.weights, net.biases = [], []
+            for k in range(len(sizes) - 1):
+                for name, shape, dest in (
+                    (f"W{k}", (sizes[k + 1], sizes[k]), net.weights),
+                    (f"b{k}", (sizes[k + 1], 1), net.biases),
+                ):
+                    arr = data[name]
+                    if arr.shape != shape or arr.dtype != net.dtype:
+                        raise ValueError(
+                            f"path: {name} has shape {arr.shape} and dtype {arr.dtype}, "
+                            f"expected {shape} and {net.dtype}"
+                        )
+                    if not _checks.all_finite(arr):
+                        raise ValueError(f"path: {name} holds NaN or inf")
+                    dest.append(np.ascontiguousarray(arr))
+            extra = set(data.files) - {"format", "sizes", "activations", "output", "init", "dtype"}
+            extra -= {f"{c}{k}" for k in range(len(sizes) - 1) for c in "Wb"}
+            if extra:
+                raise ValueError(f"path: unexpected fields {sorted(extra)[:5]}")
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith("path:") else f"path: {path!r}: {msg}") from exc
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"path: {path!r} is not a readable mlpckpt model ({exc})") from exc
+    return net

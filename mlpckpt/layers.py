@@ -1,0 +1,68 @@
+"""One dense layer, forward and backward, written into caller-given buffers.
+
+Column-major: ``a_prev`` has shape ``(n_in, batch)``, ``W`` ``(n_out, n_in)``,
+``b`` ``(n_out, 1)``. Equations: paper_notes/backprop.md, eqs. 1-6.
+"""
+
+import numpy as np
+
+__all__ = ["layer_forward", "layer_backward"]
+
+
+def layer_forward(W, b, a_prev, activation, out):
+    """Compute ``out = f(W @ a_prev + b)`` in place (eqs. 1-2).
+
+    Parameters
+    ----------
+    W : ndarray, shape (n_out, n_in)
+    b : ndarray, shape (n_out, 1)
+    a_prev : ndarray, shape (n_in, batch)
+    activation : callable or None
+        In-place forward map from :data:`mlpckpt.activations.ACTIVATIONS`;
+        ``None`` leaves the pre-activation (the last layer's logits).
+    out : ndarray, shape (n_out, batch)
+        Written with the result; must not overlap ``a_prev``.
+
+    Returns
+    -------
+    out : ndarray, shape (n_out, batch)
+    """
+    np.matmul(W, a_prev, out=out)
+    # The broadcast add allocates NumPy's ufunc buffer (<= 8192 elements);
+    # memory.py counts it (paper_notes/checkpointing.md, memory model).
+    out += b
+    if activation is not None:
+        activation(out)
+    return out
+
+
+def layer_backward(W, a_prev, a, da, mul_derivative, dW, db, da_prev):
+    """Backward step of one layer from its input and output (eqs. 3-6).
+
+    Parameters
+    ----------
+    W : ndarray, shape (n_out, n_in)
+    a_prev : ndarray, shape (n_in, batch)
+        The layer's input ``a[k]``.
+    a : ndarray, shape (n_out, batch), or None
+        The layer's output ``a[k+1]``; destroyed (used as scratch). ``None``
+        when ``da`` already holds ``dz`` (the last layer: the loss gives it).
+    da : ndarray, shape (n_out, batch)
+        ``dL/da[k+1]`` on entry, ``dz = dL/dz[k+1]`` on exit.
+    mul_derivative : callable or None
+        In-place ``da *= f'(a)`` from the activation table.
+    dW : ndarray, shape (n_out, n_in)
+        Written with ``dz @ a_prev.T``.
+    db : ndarray, shape (n_out, 1)
+        Written with the row sums of ``dz``.
+    da_prev : ndarray, shape (n_in, batch), or None
+        Written with ``W.T @ dz``; ``None`` skips it (the first layer, whose
+        input gradient nobody needs).
+    """
+    if a is not None:
+        mul_derivative(a, da)
+    np.matmul(da, a_prev.T, out=dW)
+    np.sum(da, axis=1, keepdims=True, out=db)
+    if da_prev is not None:
+        np.matmul(W.T, da, out=da_prev)
+    return da_prev

@@ -1,0 +1,272 @@
+"""The MLP class: a thin holder of weights, biases and configuration."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks, backprop, layers, schedule, train
+from .activations import ACTIVATIONS, output_forward
+from .params import INITS, init_params
+
+__all__ = ["MLP", "Grads"]
+
+
+@dataclass
+class Grads:
+    """Gradients with the shapes of ``net.weights`` and ``net.biases``.
+
+    Attributes
+    ----------
+    weights : list of ndarray, shapes (n_{k+1}, n_k)
+    biases : list of ndarray, shapes (n_{k+1}, 1)
+    """
+
+    weights: list
+    biases: list
+
+
+class MLP:
+    """A multilayer perceptron with column-major activations.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths ``[n_0, n_1, ..., n_n]``: input, hidden, output.
+    activation : str or list of str, default "tanh"
+        One name for every hidden layer, or one per hidden layer; keys of
+        :data:`mlpckpt.activations.ACTIVATIONS`.
+    output : {"identity", "sigmoid", "softmax"}, default "identity"
+        Output map of the last layer.
+    init : {"xavier", "he", "normal", "orthogonal"}, default "xavier"
+    dtype : {"float64", "float32"}, default "float64"
+    seed : int or numpy.random.Generator, default 0
+
+    Attributes
+    ----------
+    weights : list of ndarray
+        ``weights[k].shape == (sizes[k+1], sizes[k])``.
+    biases : list of ndarray
+        ``biases[k].shape == (sizes[k+1], 1)``.
+    """
+
+    def __init__(
+        self, sizes, activation="tanh", output="identity", init="xavier", dtype="float64", seed=0
+    ):
+        self.sizes = _checks.check_sizes(sizes)
+        self.activations = _checks.check_activations(activation, len(self.sizes) - 2)
+        self.output = _checks.check_output(output)
+        self.init = _checks.check_choice("init", init, INITS)
+        self.dtype = _checks.check_dtype(dtype)
+        rng = _checks.make_rng(seed)
+        self.weights, self.biases = init_params(self.sizes, self.init, self.dtype, rng)
+        self._schedules = {}
+
+    def __repr__(self):
+        acts = set(self.activations)
+        act = self.activations[0] if len(acts) == 1 else self.activations
+        return (
+            f"MLP(sizes={list(self.sizes) if len(self.sizes) < 10 else '[...]'}, "
+            f"n_layers={self.n_layers}, activation={act!r}, output={self.output!r}, "
+            f"init={self.init!r}, dtype={self.dtype.name!r})"
+        )
+
+    @property
+    def n_layers(self):
+        """Number of weight matrices ``n``."""
+        return len(self.weights)
+
+    # -- forward -----------------------------------------------------------
+    def forward(self, X):
+        """Network output for the columns of ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (sizes[0], batch)
+
+        Returns
+        -------
+        ndarray, shape (sizes[-1], batch)
+        """
+        X = _checks.check_input(X, self.sizes[0], self.dtype)
+        return self._forward(X)
+
+    def _forward(self, X):
+        # Two live buffers at a time: forward never keeps the chain.
+        cur = X
+        fns = [ACTIVATIONS[h][0] for h in self.activations] + [None]
+        for k, (W, b) in enumerate(zip(self.weights, self.biases)):
+            nxt = np.empty((W.shape[0], X.shape[1]), dtype=np.result_type(W, X))
+            cur = layers.layer_forward(W, b, cur, fns[k], nxt)
+        return output_forward(self.output, cur)
+
+    def predict_proba(self, X):
+        """Sigmoid or softmax outputs, shape ``(n_out, batch)``."""
+        if self.output == "identity":
+            raise ValueError(
+                "output: predict_proba needs output='sigmoid' or 'softmax', got 'identity'"
+            )
+        return self.forward(X)
+
+    def predict(self, X):
+        """Predictions: int labels ``(batch,)`` for softmax, 0/1 ``(n_out, batch)``
+        for sigmoid, the output itself for identity."""
+        out = self.forward(X)
+        if self.output == "softmax":
+            return np.argmax(out, axis=0)
+        if self.output == "sigmoid":
+            return (out > 0.5).astype(np.int64)
+        return out
+
+    # -- gradients ---------------------------------------------------------
+    def _check_batch(self, X, Y, loss):
+        _checks.check_loss(loss, self.output)
+        X = _checks.check_input(X, self.sizes[0], self.dtype)
+        Y = _checks.check_targets(Y, loss, self.sizes[-1], X.shape[1], self.dtype)
+        return X, Y
+
+    def _actions(self, strategy, batch):
+        key = (strategy, batch)
+        actions = self._schedules.get(key)
+        if actions is None:
+            actions = schedule.compile_actions(strategy, self.n_layers)
+            if len(self._schedules) > 16:
+                self._schedules.clear()
+            self._schedules[key] = actions
+        return actions
+
+    def _run(self, X, Y, loss, strategy, grads, on_layer):
+        # Validated inputs only: the loop that fit and the checkers share.
+        actions = self._actions(strategy, X.shape[1])
+        value, _, _ = backprop.execute(
+            actions,
+            self.weights,
+            self.biases,
+            self.activations,
+            self.output,
+            X,
+            Y,
+            loss,
+            grads=grads,
+            on_layer=on_layer,
+        )
+        return value
+
+    def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None):
+        """Loss and gradients of one batch.
+
+        Parameters
+        ----------
+        X : array_like, shape (sizes[0], batch)
+        Y : array_like
+            ``(n_out, batch)``; ``(batch,)`` int labels for ``cross_entropy``,
+            or ``(batch,)`` when ``n_out == 1``.
+        loss : {"mse", "bce", "cross_entropy"}
+        strategy : StoreAll, Segments, Sqrt, Revolve, Budget or None
+            What the backward pass keeps; the result is bitwise the same.
+        out : Grads, optional
+            Buffers to write the gradients into (and return).
+
+        Returns
+        -------
+        loss : float
+        grads : Grads
+        """
+        X, Y = self._check_batch(X, Y, loss)
+        if out is not None:
+            self._check_grads(out)
+            bufs = (out.weights, out.biases)
+        else:
+            bufs = None
+        actions = self._actions(strategy, X.shape[1])
+        value, dW, db = backprop.execute(
+            actions, self.weights, self.biases, self.activations, self.output, X, Y, loss, bufs
+        )
+        return float(value), (out if out is not None else Grads(dW, db))
+
+    def _check_grads(self, out):
+        if not isinstance(out, Grads):
+            raise ValueError(f"out: expected a Grads object, got {type(out).__name__}")
+        for name, have, want in (("weights", out.weights, self.weights), ("biases", out.biases, self.biases)):
+            if len(have) != len(want):
+                raise ValueError(f"out.{name}: expected {len(want)} arrays, got {len(have)}")
+            for k, (h, w) in enumerate(zip(have, want)):
+                if not isinstance(h, np.ndarray) or h.shape != w.shape or h.dtype != w.dtype:
+                    got = (h.shape, h.dtype) if isinstance(h, np.ndarray) else type(h).__name__
+                    raise ValueError(
+                        f"out.{name}[{k}]: expected an array of shape {w.shape} "
+                        f"and dtype {w.dtype}, got {got}"
+                    )
+
+    def zeros_like_grads(self):
+        """A :class:`Grads` of zeros, for ``loss_and_grad(..., out=)``."""
+        return Grads([np.zeros_like(W) for W in self.weights], [np.zeros_like(b) for b in self.biases])
+
+    # -- training ----------------------------------------------------------
+    def fit(
+        self,
+        X,
+        Y,
+        loss="mse",
+        epochs=10,
+        batch_size=32,
+        optimizer="sgd",
+        lr=None,
+        shuffle=True,
+        seed=0,
+        strategy=None,
+        fuse_update=False,
+        callback=None,
+        progress=False,
+    ):
+        """Minibatch training; returns the list of per-epoch mean losses.
+
+        Parameters
+        ----------
+        X : array_like, shape (sizes[0], n_samples)
+        Y : array_like
+            Targets for all samples (see :meth:`loss_and_grad`).
+        loss : str
+        epochs : int
+        batch_size : int or None
+            ``None`` means full batch; the last batch may be smaller.
+        optimizer : {"sgd", "momentum", "adam"} or SGD or Adam
+        lr : float, optional
+            Learning rate for a named optimiser (default: the optimiser's
+            own, 0.01 for SGD and 1e-3 for Adam); not with an object.
+        shuffle : bool
+        seed : int or numpy.random.Generator
+            Drives the shuffling only.
+        strategy : checkpoint strategy or None
+        fuse_update : bool
+            Update each layer as soon as its gradient is complete, so
+            gradient memory is one layer (same result as unfused).
+        callback : callable, optional
+            ``callback(epoch, mean_loss)`` after each epoch; returning
+            ``True`` stops training.
+        progress : bool
+            Print one line per epoch to stderr.
+
+        Returns
+        -------
+        list of float
+        """
+        return train.fit(
+            self, X, Y, loss, epochs, batch_size, optimizer, lr, shuffle, seed,
+            strategy, fuse_update, callback, progress,
+        )
+
+    def fit_lbfgs(self, X, Y, loss="mse", maxiter=200, strategy=None, tol=None):
+        """Full-batch L-BFGS-B over the flattened parameters.
+
+        Returns
+        -------
+        scipy.optimize.OptimizeResult
+        """
+        return train.fit_lbfgs(self, X, Y, loss, maxiter, strategy, tol)
+
+    # -- persistence -------------------------------------------------------
+    def save(self, path):
+        """Write the model to ``path`` (.npz, atomically; see :mod:`mlpckpt.io`)."""
+        from .io import save
+
+        save(self, path)
