@@ -12,6 +12,97 @@ class CliError(Exception):
     """A bad argument: reported as one line, exit status 2."""
 
 
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+}
+
+
+def parse_bytes(text):
+    """``"50MiB"`` -> 52428800; KiB/MiB/GiB are powers of 2, KB/MB/GB of 10."""
+    raw = str(text).strip()
+    num = raw.rstrip("KMGiBkmgb ")
+    unit = raw[len(num) :].strip().upper()
+    if unit not in _UNITS:
+        raise ValueError(
+            f"size: got {text!r}, expected a number with an optional unit "
+            "(B, KiB, MiB, GiB, KB, MB, GB)"
+        )
+    try:
+        value = float(num)
+    except ValueError:
+        raise ValueError(f"size: got {text!r}, expected a number such as 50MiB") from None
+    if not value > 0:
+        raise ValueError(f"size: got {text!r}, expected a positive size")
+    return int(value * _UNITS[unit])
+
+
+def parse_sizes(args):
+    """Layer sizes from ``--sizes 8,16,3`` or ``--width W --depth D``."""
+    if getattr(args, "sizes", None):
+        if args.width is not None or args.depth is not None:
+            raise CliError("give either --sizes or --width/--depth, not both")
+        try:
+            return [int(s) for s in args.sizes.split(",")]
+        except ValueError:
+            raise CliError(f"--sizes: got {args.sizes!r}, expected comma-separated ints") from None
+    if args.width is None or args.depth is None:
+        raise CliError("give --sizes 8,16,3 or both --width and --depth")
+    if args.width < 1 or args.depth < 1:
+        raise CliError(f"--width/--depth: expected positive ints, got {args.width}/{args.depth}")
+    return [args.width] * (args.depth + 1)
+
+
+def parse_strategy(text):
+    """``storeall|sqrt|segments:K|revolve:S|budget:SIZE`` -> a strategy object."""
+    import mlpckpt as mc
+
+    name, _, arg = str(text).partition(":")
+    name = name.strip().lower()
+    try:
+        if name == "storeall" and not arg:
+            return mc.StoreAll()
+        if name == "sqrt" and not arg:
+            return mc.Sqrt()
+        if name == "segments" and arg:
+            return mc.Segments(int(arg))
+        if name == "revolve" and arg:
+            return mc.Revolve(int(arg))
+        if name == "budget" and arg:
+            return mc.Budget(parse_bytes(arg))
+    except (ValueError, AttributeError) as exc:
+        raise CliError(f"--strategy: got {text!r}: {exc}") from None
+    raise CliError(
+        f"--strategy: got {text!r}, expected storeall, sqrt, segments:K, revolve:S or budget:SIZE"
+    )
+
+
+def add_net_arguments(parser):
+    """The options that describe a net: --sizes or --width/--depth, and more."""
+    parser.add_argument("--sizes", help="layer sizes, e.g. 8,16,16,3")
+    parser.add_argument("--width", type=int, help="uniform width (with --depth)")
+    parser.add_argument("--depth", type=int, help="number of layers n (with --width)")
+    parser.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    parser.add_argument("--output", default=None, help="output map (default: what --loss needs)")
+    parser.add_argument("--loss", default="mse", help="mse, bce or cross_entropy (default mse)")
+    parser.add_argument("--dtype", default="float64", help="float64 or float32")
+    parser.add_argument("--strategy", default="storeall", help="storeall|sqrt|segments:K|revolve:S|budget:SIZE")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def output_for(args):
+    """The output map: --output, or the one the loss needs."""
+    if args.output:
+        return args.output
+    return {"bce": "sigmoid", "cross_entropy": "softmax"}.get(args.loss, "identity")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mlpckpt",
@@ -19,8 +110,39 @@ def build_parser():
         "check gradients, benchmark memory against depth.",
     )
     parser.add_argument("--version", action="version", version=f"mlpckpt {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_demo(sub)
     return parser
+
+
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="train a small net on synthetic data, printing the loss")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--strategy", default="sqrt", help="storeall|sqrt|segments:K|revolve:S|budget:SIZE")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args):
+    import numpy as np
+
+    import mlpckpt as mc
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 512))
+    labels = (X[0] * X[1] + np.sin(X[2]) > 0).astype(np.int64)  # a non-linear rule
+    net = mc.MLP([8] + [32] * 12 + [2], activation="tanh", output="softmax", seed=0)
+    strategy = parse_strategy(args.strategy)
+    print(f"{net}\nstrategy {strategy!r}: {args.epochs} epochs of Adam, batch 64")
+
+    def report(epoch, loss):
+        if epoch % 5 == 4 or epoch == 0:
+            print(f"epoch {epoch + 1:3d}  loss {loss:.4f}")
+
+    net.fit(X, labels, loss="cross_entropy", epochs=args.epochs, batch_size=64,
+            optimizer="adam", lr=3e-3, strategy=strategy, callback=report)
+    acc = float(np.mean(net.predict(X) == labels))
+    print(f"training accuracy {acc:.3f}")
+    return 0
 
 
 def main(argv=None):

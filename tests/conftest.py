@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+import mlpckpt as mc
+
+
+def make_data(sizes, batch, loss, seed=0, dtype="float64"):
+    """Random X and targets that suit ``loss`` (labels for cross_entropy)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((sizes[0], batch)).astype(dtype)
+    n_out = sizes[-1]
+    if loss == "cross_entropy":
+        Y = rng.integers(0, n_out, size=batch)
+    elif loss == "bce":
+        Y = rng.random((n_out, batch)).astype(dtype)
+    else:
+        Y = rng.standard_normal((n_out, batch)).astype(dtype)
+    return X, Y
+
+
+OUTPUT_FOR = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
+
+
+@pytest.fixture
+def data():
+    return make_data
+
+
+def central_diff_grads(net, X, Y, loss):
+    """Element-wise central differences of the loss, float64 (test oracle)."""
+    out_w, out_b = [], []
+    for params, out in ((net.weights, out_w), (net.biases, out_b)):
+        for p in params:
+            g = np.zeros_like(p)
+            for idx in np.ndindex(p.shape):
+                old = p[idx]
+                h = np.finfo(np.float64).eps ** (1 / 3) * max(1.0, abs(old))
+                p[idx] = old + h
+                fp = net.loss_and_grad(X, Y, loss)[0]
+                p[idx] = old - h
+                fm = net.loss_and_grad(X, Y, loss)[0]
+                p[idx] = old
+                g[idx] = (fp - fm) / (2 * h)
+            out.append(g)
+    return out_w, out_b
