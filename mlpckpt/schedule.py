@@ -31,7 +31,10 @@ __all__ = [
     "StoreAll",
     "Segments",
     "Sqrt",
+    "Revolve",
     "Schedule",
+    "griewank_t",
+    "binomial_split",
     "segment_bounds",
     "compile_actions",
     "count_forward_evals",
@@ -84,6 +87,107 @@ class Sqrt:
 
     def actions(self, n):
         return Segments(math.isqrt(n - 1) + 1 if n > 1 else 1).actions(n)
+
+
+@dataclass(frozen=True)
+class Revolve:
+    """Griewank's binomial schedule with at most ``slots`` checkpoints at once.
+
+    Adapted to derivatives taken from outputs: the loss acts as step
+    ``n + 1``, so ``forward_evals = t(n + 1, slots + 1)`` (eq. C6), and at
+    most ``slots + 3`` activation arrays are alive (checkpoints, the output
+    whose layer is differentiated next, the two buffers of the layer being
+    computed). ``slots >= n - 1`` is plain backprop (``n`` evaluations);
+    ``slots = 0`` recomputes every activation from the input.
+    """
+
+    slots: int
+
+    def __post_init__(self):
+        _check_count("Revolve(slots)", self.slots, minimum=0)
+
+    def actions(self, n):
+        return revolve_actions(n, self.slots)
+
+
+def binomial_reps(length, snaps):
+    """Smallest ``r`` with ``C(snaps + r, snaps) >= length`` (eq. C5)."""
+    r = 0
+    while math.comb(snaps + r, snaps) < length:
+        r += 1
+    return r
+
+
+def griewank_t(length, snaps):
+    """``t(l, s)``: fewest forward steps reversing ``l`` steps with ``s``
+    snapshots (taped, the initial state in a snapshot); eq. C5."""
+    if length <= 1:
+        return 0
+    r = binomial_reps(length, snaps)
+    return r * length - math.comb(snaps + r, snaps + 1)
+
+
+def binomial_split(length, snaps):
+    """An optimal first checkpoint ``j`` for the classical recurrence
+    ``T(L, S) = min_j [j + T(L - j, S - 1) + T(j, S)]`` (eq. C7): the largest
+    of the optimal range ``[max(b(S, r-2), L - b(S-1, r)),
+    min(b(S, r-1), L - b(S-1, r-1))]`` with ``b(s, r) = C(s + r, s)``.
+    Needs ``L >= 2`` and ``S >= 2``."""
+    r = binomial_reps(length, snaps)
+    j = min(math.comb(snaps + r - 1, snaps), length - math.comb(snaps + r - 2, snaps - 1))
+    return max(1, min(j, length - 1))
+
+
+def revolve_actions(n, slots):
+    """The binomial schedule as actions, built with an explicit task stack.
+
+    Tasks: ``H`` reverses layers ``[start, start + l)`` and the loss above
+    them from the held ``a[start]`` (cost ``H(l, s) = t(l + 1, s + 1)``);
+    ``G`` reverses ``[start, start + l)`` when ``a[start + l]`` and its
+    gradient are held (cost ``G(l, s) = t(l, s + 1)``); eqs. C8-C9.
+    """
+    out = []
+
+    def emit_backward(start, stop):
+        # merge with a contiguous backward range just emitted
+        if out and out[-1][0] == BACKWARD and out[-1][1] == stop:
+            out[-1] = (BACKWARD, start, out[-1][2])
+        else:
+            out.append((BACKWARD, start, stop))
+
+    stack = [("H", 0, n, slots)]
+    while stack:
+        kind, start, length, s = stack.pop()
+        top = start + length
+        if kind == "H":
+            if length == 1 or s >= length - 1:
+                out += [(FORWARD, start, top, 1), (LOSS,)]
+                emit_backward(start, top)
+            elif s == 0:
+                out += [(FORWARD, start, top, 0), (LOSS,)]
+                stack.append(("G", start, length, 0))
+            else:
+                j = binomial_split(length + 1, s + 1)
+                out.append((FORWARD, start, start + j, 0))
+                stack.append(("G", start, j, s))  # runs second
+                stack.append(("H", start + j, length - j, s - 1))
+        else:  # G
+            if length == 1:
+                emit_backward(start, top)
+            elif s >= length - 1:
+                out.append((FORWARD, start, top - 1, 1))
+                emit_backward(start, top)
+            elif s == 0:
+                for i in range(length - 1, 0, -1):
+                    out.append((FORWARD, start, start + i, 0))
+                    emit_backward(start + i, start + i + 1)
+                emit_backward(start, start + 1)
+            else:
+                j = binomial_split(length, s + 1)
+                out.append((FORWARD, start, start + j, 0))
+                stack.append(("G", start, j, s))
+                stack.append(("G", start + j, length - j, s - 1))
+    return tuple(out)
 
 
 def _check_count(name, value, minimum):
@@ -197,3 +301,55 @@ def _short_sizes(sizes):
     if len(sizes) <= 8:
         return ",".join(map(str, sizes))
     return ",".join(map(str, sizes[:3])) + ",...," + ",".join(map(str, sizes[-2:]))
+
+
+def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=False, targets="labels"):
+    """Dry run: what one ``loss_and_grad`` with these arguments will do.
+
+    Allocates no arrays. The arguments describe the call being predicted:
+    ``out=True`` when gradient buffers are passed in, ``fuse_update=True``
+    for a fused training step, ``targets`` ``"labels"`` or ``"onehot"`` for
+    cross-entropy. X and Y are assumed already in the net's dtype (labels as
+    int64); casts are extra.
+
+    Parameters
+    ----------
+    net : MLP
+    batch_size : int
+    strategy : StoreAll, Segments, Sqrt, Revolve, Budget or None
+    loss : {"mse", "bce", "cross_entropy"}
+
+    Returns
+    -------
+    Schedule
+    """
+    from . import _checks, memory
+
+    batch_size = _checks.check_int("batch_size", batch_size)
+    _checks.check_loss(loss, net.output)
+    _checks.check_choice("targets", targets, {"labels", "onehot"})
+    if strategy is None:
+        strategy = StoreAll()
+    sizes = tuple(net.sizes)
+    itemsize = net.dtype.itemsize
+    if hasattr(strategy, "plan_actions"):  # Budget: planned against memory
+        actions = strategy.plan_actions(
+            sizes, batch_size, itemsize, net.activations, loss, net.output, out, fuse_update, targets
+        )
+    else:
+        actions = compile_actions(strategy, len(sizes) - 1)
+    figures = memory.simulate(
+        actions, sizes, batch_size, itemsize, net.activations, loss, net.output,
+        out=out, fuse_update=fuse_update, targets=targets,
+    )
+    return Schedule(
+        strategy=strategy,
+        sizes=sizes,
+        batch_size=batch_size,
+        actions=actions,
+        forward_evals=figures["forward_evals"],
+        max_stored=figures["max_stored"],
+        peak_bytes=figures["peak_bytes"],
+        activation_bytes=figures["activation_bytes"],
+        details={"loss": loss, "out": out, "fuse_update": fuse_update, "targets": targets},
+    )

@@ -1,0 +1,182 @@
+"""Byte accounting: the tracemalloc peak a schedule will reach.
+
+:func:`simulate` replays a schedule's actions with the allocation rules of
+:func:`mlpckpt.backprop.execute` (its module docstring) and adds the hidden
+temporaries NumPy makes (paper_notes/checkpointing.md, "Memory model",
+eqs. C10-C12):
+
+* every array costs its data plus :data:`ARRAY_OVERHEAD` (the ndarray object
+  and its bookkeeping, which tracemalloc also sees);
+* a broadcast ufunc such as ``z += b`` allocates NumPy's iteration buffer of
+  ``min(size, 8192)`` elements (:func:`ufunc_buffer`);
+* the loss allocates at most one ``(n_out, batch)`` temporary plus a few
+  ``(batch,)`` vectors and a ufunc buffer (:func:`loss_transient`);
+* a backward step's reductions and matmuls allocate under
+  :data:`BACKWARD_TRANSIENT` bytes;
+* a fixed :data:`BASE_OVERHEAD` covers the call's Python objects.
+
+Everything is integers; nothing here allocates an array.
+"""
+
+from .schedule import BACKWARD, FORWARD, LOSS
+
+__all__ = [
+    "ARRAY_OVERHEAD",
+    "BASE_OVERHEAD",
+    "BACKWARD_TRANSIENT",
+    "ufunc_buffer",
+    "loss_transient",
+    "simulate",
+]
+
+#: bytes tracemalloc sees per ndarray beyond its data (object + dict slot)
+ARRAY_OVERHEAD = 176
+#: Python objects of one loss_and_grad call (lists, dict, Grads, scalars)
+BASE_OVERHEAD = 12288
+#: reductions / matmul bookkeeping inside one backward step
+BACKWARD_TRANSIENT = 2048
+#: NumPy's default ufunc buffer, in elements (numpy.getbufsize())
+UFUNC_BUFSIZE = 8192
+#: fixed part of one buffered ufunc call
+UFUNC_FIXED = 1152
+
+
+def ufunc_buffer(rows, cols, itemsize):
+    """Bytes of NumPy's buffer for a broadcast ``(rows, cols) op= (rows, 1)``."""
+    if cols == 1:  # same shapes: no broadcasting, no buffer
+        return 0
+    if rows == 1:
+        return UFUNC_FIXED
+    return min(rows * cols, UFUNC_BUFSIZE) * itemsize + UFUNC_FIXED
+
+
+def forward_transient(rows, batch, itemsize, activation):
+    """Peak temporary bytes inside one ``layer_forward`` (eq. C11)."""
+    bias = ufunc_buffer(rows, batch, itemsize)
+    if activation == "leaky_relu":  # chunked temporary 0.01 * z
+        return max(bias, min(rows * batch, UFUNC_BUFSIZE) * itemsize + ARRAY_OVERHEAD)
+    return bias
+
+
+def loss_transient(loss, output, n_out, batch, itemsize, targets):
+    """Peak temporary bytes of the loss (eq. C12)."""
+    if loss == "mse" and output == "identity":
+        return 1024
+    full = n_out * batch * itemsize + ARRAY_OVERHEAD
+    vectors = 4 * (batch * 8 + ARRAY_OVERHEAD)
+    if loss == "cross_entropy" and targets == "labels":
+        vectors += 2 * (batch * 8 + ARRAY_OVERHEAD)  # column index, picked logits
+    return full + vectors + ufunc_buffer(n_out, batch, itemsize) + 1024
+
+
+def simulate(
+    actions,
+    sizes,
+    batch,
+    itemsize,
+    hidden,
+    loss="mse",
+    output="identity",
+    out=False,
+    fuse_update=False,
+    targets="labels",
+):
+    """Replay ``actions`` and return the predicted memory figures.
+
+    Parameters
+    ----------
+    actions : sequence of tuple of int
+    sizes : sequence of int, length n + 1
+    batch : int
+    itemsize : int
+        Bytes per element (8 for float64).
+    hidden : list of str
+        Hidden activation names (leaky_relu has a chunked temporary).
+    loss, output : str
+    out : bool
+        Gradient buffers are given (not allocated by the call).
+    fuse_update : bool
+        Gradients live in one buffer per distinct layer shape, allocated
+        by the caller (see :func:`mlpckpt.train.fit`).
+    targets : {"labels", "onehot"}
+        Form of the cross-entropy targets.
+
+    Returns
+    -------
+    dict
+        ``peak_bytes``, ``activation_bytes`` (activations and their
+        gradients alive at the peak), ``max_stored`` (most ``a[k]``,
+        ``k >= 1``, alive at once), ``forward_evals``.
+    """
+    n = len(sizes) - 1
+    act = [s * batch * itemsize + ARRAY_OVERHEAD for s in sizes]
+    hidden = list(hidden) + ["identity"]
+    keep_grads = not out and not fuse_update
+    held = {}  # k -> bytes of a[k] held (k >= 1)
+    state = {"acts": 0, "count": 0, "grads": 0, "da": 0}
+    best = {"peak": 0, "acts": 0, "count": 0}
+    evals = 0
+
+    def touch(transient):
+        total = BASE_OVERHEAD + state["acts"] + state["da"] + state["grads"] + transient
+        if total > best["peak"]:
+            best["peak"] = total
+            best["acts"] = state["acts"] + state["da"]
+
+    if fuse_update:
+        # one (dW, db) pair per distinct layer shape, reused layer after layer
+        shapes = {(sizes[k + 1], sizes[k]) for k in range(n)}
+        state["grads"] = sum((r * (c + 1)) * itemsize + 2 * ARRAY_OVERHEAD for r, c in shapes)
+    update_transient = 0
+    if fuse_update:  # the optimiser's per-layer temporaries (e.g. lr * grad)
+        update_transient = max(sizes[k + 1] * sizes[k] for k in range(n)) * itemsize * 2
+
+    for action in actions:
+        op = action[0]
+        if op == FORWARD:
+            _, start, stop, keep = action
+            if start != 0 and start not in held:
+                raise ValueError(f"actions: {action!r} starts from a[{start}], which is not held")
+            for k in range(start, stop):
+                if k + 1 in held:
+                    raise ValueError(f"actions: {action!r} recomputes the held a[{k + 1}]")
+                state["acts"] += act[k + 1]
+                state["count"] += 1
+                best["count"] = max(best["count"], state["count"])
+                activation = hidden[k] if k + 1 < n else None
+                touch(forward_transient(sizes[k + 1], batch, itemsize, activation))
+                if keep or k + 1 == stop:
+                    held[k + 1] = act[k + 1]
+                if k > start and k not in held:  # the unkept intermediate a[k] dies
+                    state["acts"] -= act[k]
+                    state["count"] -= 1
+            evals += stop - start
+        elif op == LOSS:
+            touch(loss_transient(loss, output, sizes[n], batch, itemsize, targets))
+            state["acts"] -= held.pop(n)
+            state["count"] -= 1
+            state["da"] = act[n]  # the logits' buffer now holds dz
+        elif op == BACKWARD:
+            _, start, stop = action
+            for k in range(stop - 1, start - 1, -1):
+                if k > 0 and k not in held:
+                    raise ValueError(f"actions: backward of layer {k} needs a[{k}], not held")
+                consumed = held.pop(k + 1) if k + 1 < n else 0
+                reuse = k > 0 and consumed and sizes[k] == sizes[k + 1]
+                if keep_grads:
+                    state["grads"] += sizes[k + 1] * (sizes[k] + 1) * itemsize + 2 * ARRAY_OVERHEAD
+                new_da = act[k] if k > 0 and not reuse else 0
+                state["da"] += new_da  # old da, new da and a[k+1] all alive here
+                touch(BACKWARD_TRANSIENT + update_transient)
+                if consumed:
+                    state["acts"] -= consumed
+                    state["count"] -= 1
+                state["da"] = act[k] if k > 0 else 0
+        else:
+            raise ValueError(f"actions: unknown operation {action!r}")
+    return {
+        "peak_bytes": best["peak"],
+        "activation_bytes": best["acts"],
+        "max_stored": best["count"],
+        "forward_evals": evals,
+    }
