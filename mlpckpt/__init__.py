@@ -9,8 +9,9 @@ __version__ = "0.1.0"
 
 from .io import load
 from .mlp import MLP, Grads
-from .schedule import Schedule, Segments, Sqrt, StoreAll
+from .schedule import Revolve, Schedule, Segments, Sqrt, StoreAll, plan
 from .train import SGD, Adam
+from .verify import GradcheckReport, check_gradients, gradcheck
 
 __all__ = [
     "MLP",
@@ -20,7 +21,12 @@ __all__ = [
     "StoreAll",
     "Segments",
     "Sqrt",
+    "Revolve",
     "Schedule",
     "load",
+    "plan",
+    "check_gradients",
+    "gradcheck",
+    "GradcheckReport",
     "__version__",
 ]

@@ -36,7 +36,10 @@ def check_positive_float(name, value):
 
 
 def check_dtype(dtype):
-    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    try:
+        key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:  # not interpretable as a dtype at all
+        key = None
     if key not in DTYPES:
         raise ValueError(f"dtype: got {dtype!r}, expected 'float64' or 'float32'")
     return np.dtype(DTYPES[key])
@@ -141,13 +144,14 @@ def check_targets(Y, loss, n_out, batch, dtype):
         _check_finite("Y", Y)
         if Y.dtype.kind == "f" and not np.array_equal(Y, np.round(Y)):
             raise ValueError("Y: expected integer class labels, got non-integer values")
-        labels = Y.astype(np.int64)
-        lo, hi = int(labels.min()), int(labels.max())
+        # Range check before the cast: uint64 or huge float labels would wrap.
+        lo, hi = Y.min(), Y.max()
         if lo < 0 or hi >= n_out:
+            lo, hi = (int(v) if Y.dtype.kind != "f" else float(v) for v in (lo, hi))
             raise ValueError(
                 f"Y: labels out of range: got values in [{lo}, {hi}], expected 0..{n_out - 1}"
             )
-        return labels
+        return Y.astype(np.int64)
     if Y.ndim == 1 and n_out == 1 and loss != "cross_entropy":
         Y = Y.reshape(1, -1)
     if Y.shape != (n_out, batch):
@@ -170,6 +174,30 @@ def make_rng(seed):
     """A ``numpy.random.Generator`` from an int, a Generator or None."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+    if seed is None or (
+        isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0
+    ):
         return np.random.default_rng(seed)
-    raise ValueError(f"seed: expected an int or a numpy.random.Generator, got {seed!r}")
+    raise ValueError(
+        f"seed: expected an int >= 0 or a numpy.random.Generator, got {seed!r}"
+    )
+
+
+def check_strategy(strategy):
+    """``strategy`` must be None or a strategy *instance* (hashable, with
+    ``actions(n)``); a class such as ``mc.Sqrt`` without parentheses, a name
+    or an unhashable object is refused here, before the schedule cache."""
+    if strategy is None:
+        return strategy
+    ok = not isinstance(strategy, type) and hasattr(strategy, "actions")
+    if ok:
+        try:
+            hash(strategy)
+        except TypeError:
+            ok = False
+    if not ok:
+        raise ValueError(
+            f"strategy: got {strategy!r}, expected StoreAll(), Segments(k), Sqrt(), "
+            "Revolve(slots), Budget(max_bytes) or None"
+        )
+    return strategy

@@ -112,6 +112,8 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"mlpckpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_demo(sub)
+    _add_plan(sub)
+    _add_gradcheck(sub)
     return parser
 
 
@@ -143,6 +145,143 @@ def _run_demo(args):
     acc = float(np.mean(net.predict(X) == labels))
     print(f"training accuracy {acc:.3f}")
     return 0
+
+
+def _add_plan(sub):
+    p = sub.add_parser("plan", help="dry-run a checkpoint strategy: evaluations, memory, actions")
+    add_net_arguments(p)
+    p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
+    p.add_argument("--out", action="store_true", help="gradient buffers preallocated (out=)")
+    p.add_argument("--fuse-update", action="store_true", help="predict a fused training step")
+    p.add_argument("--targets", default="labels", help="cross-entropy targets: labels or onehot")
+    p.add_argument("--actions", action="store_true", help="print the action list too")
+    p.add_argument("--plot", metavar="PNG", help="draw the schedule to a PNG file")
+    p.set_defaults(run=_run_plan)
+
+
+def build_net(args, **kwargs):
+    """An MLP from the net options (weights drawn with ``--seed``)."""
+    import mlpckpt as mc
+
+    return mc.MLP(
+        parse_sizes(args),
+        activation=args.activation,
+        output=output_for(args),
+        dtype=args.dtype,
+        seed=args.seed,
+        **kwargs,
+    )
+
+
+def _run_plan(args):
+    import mlpckpt as mc
+
+    from types import SimpleNamespace
+
+    from . import _checks
+
+    # plan needs the architecture only: no weights are drawn for a dry run
+    sizes = _checks.check_sizes(parse_sizes(args))
+    output = _checks.check_output(output_for(args))
+    net = SimpleNamespace(
+        sizes=sizes,
+        activations=_checks.check_activations(args.activation, len(sizes) - 2),
+        output=output,
+        dtype=_checks.check_dtype(args.dtype),
+    )
+    strategy = parse_strategy(args.strategy)
+    sched = mc.plan(
+        net,
+        args.batch,
+        strategy,
+        args.loss,
+        out=args.out,
+        fuse_update=args.fuse_update,
+        targets=args.targets,
+    )
+    print(sched)
+    if args.actions:
+        print(sched.format_actions())
+    if args.plot:
+        from .bench import plot_schedule
+
+        plot_schedule(sched, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _add_gradcheck(sub):
+    p = sub.add_parser(
+        "gradcheck",
+        help="check a random net's gradients numerically (central, complex, directional)",
+        description="Build a net and random data from --seed, compare loss_and_grad with "
+        "numerical derivatives and print the report. Exit 0 when it passes, 1 when it "
+        "fails, 2 on bad arguments.",
+    )
+    add_net_arguments(p)
+    p.add_argument("--batch", type=int, default=8, help="samples in the random batch (default 8)")
+    p.add_argument("--method", default="central", help="central, complex or directional")
+    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-6)")
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-8*max(1,|f|))")
+    p.add_argument("--eps", type=float, default=None, help="relative step (default per method)")
+    p.add_argument("--directions", type=int, default=10, help="directions for --method directional")
+    p.add_argument(
+        "--max-entries",
+        type=int,
+        default=None,
+        help="check this many random entries (default: all, at most 5000)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_run_gradcheck)
+
+
+#: entries checked by default by `mlpckpt gradcheck` when --max-entries is not given
+_GRADCHECK_DEFAULT_ENTRIES = 5000
+
+
+def _run_gradcheck(args):
+    import json
+
+    import numpy as np
+
+    import mlpckpt as mc
+
+    sizes = parse_sizes(args)
+    if args.batch < 1:
+        raise CliError(f"--batch: got {args.batch}, expected an int >= 1")
+    activation = args.activation.split(",") if "," in args.activation else args.activation
+    rng = np.random.default_rng(args.seed)
+    net = mc.MLP(sizes, activation=activation, output=output_for(args), dtype=args.dtype, seed=rng)
+    n_out, batch = sizes[-1], args.batch
+    X = rng.standard_normal((sizes[0], batch))
+    if args.loss == "cross_entropy":
+        Y = rng.integers(0, n_out, size=batch)
+    elif args.loss == "bce":
+        Y = rng.integers(0, 2, size=(n_out, batch)).astype(np.float64)
+    elif net.output == "identity":
+        Y = rng.standard_normal((n_out, batch))
+    else:  # sigmoid / softmax outputs live in [0, 1]
+        Y = rng.uniform(0.0, 1.0, size=(n_out, batch))
+    kw = {"seed": args.seed, "n_directions": args.directions}
+    for name in ("rtol", "atol", "eps"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
+    if args.method != "directional":
+        n_params = sum(W.size + b.size for W, b in zip(net.weights, net.biases))
+        if args.max_entries is not None:
+            kw["max_entries"] = args.max_entries
+        elif n_params > _GRADCHECK_DEFAULT_ENTRIES:
+            kw["max_entries"] = _GRADCHECK_DEFAULT_ENTRIES
+    elif args.max_entries is not None:
+        raise CliError("--max-entries: applies to --method central or complex, not directional")
+    strategy = parse_strategy(args.strategy)
+    report = mc.gradcheck(net, X, Y, loss=args.loss, strategy=strategy, method=args.method, **kw)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(f"{net}, batch {batch}, loss {args.loss!r}, strategy {strategy!r}")
+        print(report)
+    return 0 if report.passed else 1
 
 
 def main(argv=None):

@@ -73,42 +73,47 @@ def load(path):
 
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # Open the file ourselves: np.load leaks its handle when a path names
+        # a damaged archive (NpzFile raises after np.load gave up ownership).
+        with open(path, "rb") as fh:
+            data = np.load(fh, allow_pickle=False)
             if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("path: not an .npz archive")
-            fmt = _text(data, "format")
-            if fmt != FORMAT:
-                raise ValueError(f"path: format {fmt!r}, expected {FORMAT!r}")
-            sizes = _checks.check_sizes(data["sizes"].tolist())
-            acts = data["activations"]
-            if acts.dtype.kind != "U" or acts.ndim != 1:
-                raise ValueError("path: field 'activations' is not a list of names")
-            net = MLP.__new__(MLP)
-            net.sizes = sizes
-            net.activations = _checks.check_activations(acts.tolist(), len(sizes) - 2)
-            net.output = _checks.check_output(_text(data, "output"))
-            net.init = _checks.check_choice("init", _text(data, "init"), INITS)
-            net.dtype = _checks.check_dtype(_text(data, "dtype"))
-            net._schedules = {}
-            net.weights, net.biases = [], []
-            for k in range(len(sizes) - 1):
-                for name, shape, dest in (
-                    (f"W{k}", (sizes[k + 1], sizes[k]), net.weights),
-                    (f"b{k}", (sizes[k + 1], 1), net.biases),
-                ):
-                    arr = data[name]
-                    if arr.shape != shape or arr.dtype != net.dtype:
-                        raise ValueError(
-                            f"path: {name} has shape {arr.shape} and dtype {arr.dtype}, "
-                            f"expected {shape} and {net.dtype}"
-                        )
-                    if not _checks.all_finite(arr):
-                        raise ValueError(f"path: {name} holds NaN or inf")
-                    dest.append(np.ascontiguousarray(arr))
-            extra = set(data.files) - {"format", "sizes", "activations", "output", "init", "dtype"}
-            extra -= {f"{c}{k}" for k in range(len(sizes) - 1) for c in "Wb"}
-            if extra:
-                raise ValueError(f"path: unexpected fields {sorted(extra)[:5]}")
+                # a bare .npy array (or memmap) has no context manager: refuse it here
+                raise ValueError(f"path: {path!r} is a single .npy array, not an .npz archive")
+            with data:
+                fmt = _text(data, "format")
+                if fmt != FORMAT:
+                    raise ValueError(f"path: format {fmt!r}, expected {FORMAT!r}")
+                sizes = _checks.check_sizes(data["sizes"].tolist())
+                acts = data["activations"]
+                if acts.dtype.kind != "U" or acts.ndim != 1:
+                    raise ValueError("path: field 'activations' is not a list of names")
+                net = MLP.__new__(MLP)
+                net.sizes = sizes
+                net.activations = _checks.check_activations(acts.tolist(), len(sizes) - 2)
+                net.output = _checks.check_output(_text(data, "output"))
+                net.init = _checks.check_choice("init", _text(data, "init"), INITS)
+                net.dtype = _checks.check_dtype(_text(data, "dtype"))
+                net._schedules = {}
+                net.weights, net.biases = [], []
+                for k in range(len(sizes) - 1):
+                    for name, shape, dest in (
+                        (f"W{k}", (sizes[k + 1], sizes[k]), net.weights),
+                        (f"b{k}", (sizes[k + 1], 1), net.biases),
+                    ):
+                        arr = data[name]
+                        if arr.shape != shape or arr.dtype != net.dtype:
+                            raise ValueError(
+                                f"path: {name} has shape {arr.shape} and dtype {arr.dtype}, "
+                                f"expected {shape} and {net.dtype}"
+                            )
+                        if not _checks.all_finite(arr):
+                            raise ValueError(f"path: {name} holds NaN or inf")
+                        dest.append(np.ascontiguousarray(arr))
+                extra = set(data.files) - {"format", "sizes", "activations", "output", "init", "dtype"}
+                extra -= {f"{c}{k}" for k in range(len(sizes) - 1) for c in "Wb"}
+                if extra:
+                    raise ValueError(f"path: unexpected fields {sorted(extra)[:5]}")
     except ValueError as exc:
         msg = str(exc)
         raise ValueError(msg if msg.startswith("path:") else f"path: {path!r}: {msg}") from exc

@@ -125,6 +125,7 @@ class MLP:
         return X, Y
 
     def _actions(self, strategy, batch):
+        _checks.check_strategy(strategy)
         key = (strategy, batch)
         actions = self._schedules.get(key)
         if actions is None:

@@ -8,6 +8,7 @@ hence identical results). Block ``2k`` is ``weights[k]``, ``2k + 1`` is
 allocated on the first step.
 """
 
+import numbers
 import sys
 
 import numpy as np
@@ -35,7 +36,11 @@ class SGD:
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
         self.lr = check_positive_float("lr", lr)
-        if isinstance(momentum, bool) or not (0.0 <= float(momentum) < 1.0):
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, numbers.Real)
+            or not (0.0 <= float(momentum) < 1.0)
+        ):
             raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
         if nesterov and momentum == 0:
             raise ValueError("nesterov: got True with momentum=0, expected momentum > 0")
@@ -169,6 +174,8 @@ def fit(
 ):
     """Minibatch training; see :meth:`mlpckpt.MLP.fit`."""
     epochs = check_int("epochs", epochs, minimum=0)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback: expected a callable or None, got {callback!r}")
     X, Y = net._check_batch(X, Y, loss)
     n_samples = X.shape[1]
     batch_size = n_samples if batch_size is None else check_int("batch_size", batch_size)

@@ -1,3 +1,10 @@
+import os
+
+# Small matmuls gain nothing from BLAS threads, and on a shared 2-core machine
+# spinning threads slow them by 100x; results do not depend on this.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 

@@ -1,0 +1,555 @@
+"""Bad input -> ValueError naming the argument (issue 3, item 9).
+
+One test (or parametrized group) per class of bad input. Every message is
+checked to start with the argument's name, ``"X:"``, ``"Y:"``, ``"loss:"``
+and so on, which is the convention of :mod:`mlpckpt._checks`.
+"""
+
+import numpy as np
+import pytest
+
+import mlpckpt as mc
+
+RNG_SEED = 20261123
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(RNG_SEED)
+    X = rng.standard_normal((3, 5))
+    labels = np.array([0, 1, 1, 0, 1])
+    return X, labels
+
+
+@pytest.fixture
+def net():
+    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
+
+
+def _unchanged(net, weights):
+    return all(np.array_equal(a, b) for a, b in zip(net.weights, weights))
+
+
+# -- X -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(3,), (5, 3), (2, 5), (3, 5, 1), (3, 0), ()],
+    ids=["1d", "transposed", "wrong_n_in", "3d", "empty_batch", "scalar"],
+)
+def test_x_wrong_shape(net, shape):
+    with pytest.raises(ValueError, match=r"^X: expected shape \(3, batch\)"):
+        net.forward(np.zeros(shape))
+    with pytest.raises(ValueError, match=r"^X:"):
+        net.loss_and_grad(np.zeros(shape), np.zeros(5, dtype=int), "cross_entropy")
+
+
+def test_x_transposed_hint(net):
+    with pytest.raises(ValueError, match=r"pass X\.T"):
+        net.forward(np.zeros((5, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_x_not_finite(net, data, bad):
+    X, labels = data
+    X = X.copy()
+    X[1, 2] = bad
+    with pytest.raises(ValueError, match=r"^X: expected finite values"):
+        net.forward(X)
+    with pytest.raises(ValueError, match=r"^X: expected finite values"):
+        net.loss_and_grad(X, labels, "cross_entropy")
+    w0 = [W.copy() for W in net.weights]
+    with pytest.raises(ValueError, match=r"^X:"):
+        net.fit(X, labels, "cross_entropy", epochs=1)
+    assert _unchanged(net, w0)
+
+
+def test_x_not_finite_float32_overflowing_sum():
+    # Large finite values whose sum overflows must still be accepted.
+    net = mc.MLP([2, 1], dtype="float32")
+    X = np.full((2, 4), 3e38, dtype=np.float32)
+    assert net.forward(X).shape == (1, 4)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.full((3, 5), "a"),
+        np.zeros((3, 5), dtype=object),
+        np.zeros((3, 5), dtype=complex),
+        np.zeros((3, 5), dtype=np.complex64),
+        np.zeros((3, 5), dtype="S1"),
+        None,
+    ],
+    ids=["str", "object", "complex128", "complex64", "bytes", "None"],
+)
+def test_x_bad_dtype(net, X):
+    with pytest.raises(ValueError, match=r"^X: expected a real numeric array"):
+        net.forward(X)
+
+
+def test_x_ragged(net):
+    with pytest.raises(ValueError, match=r"^X:"):
+        net.forward([[1.0, 2.0], [3.0]])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("int_dtype", [np.int64, np.int32, np.uint8])
+def test_x_integer_accepted_and_cast(dtype, int_dtype):
+    net = mc.MLP([3, 4, 2], output="softmax", dtype=dtype, seed=1)
+    Xi = np.arange(15, dtype=int_dtype).reshape(3, 5) % 4
+    Xf = Xi.astype(dtype)
+    out_i, out_f = net.forward(Xi), net.forward(Xf)
+    assert out_i.dtype == np.dtype(dtype)
+    assert np.array_equal(out_i, out_f)
+    li, gi = net.loss_and_grad(Xi, [0, 1, 1, 0, 1], "cross_entropy")
+    lf, gf = net.loss_and_grad(Xf, [0, 1, 1, 0, 1], "cross_entropy")
+    assert li == lf
+    assert all(np.array_equal(a, b) for a, b in zip(gi.weights, gf.weights))
+    assert all(g.dtype == np.dtype(dtype) for g in gi.weights + gi.biases)
+
+
+# -- Y -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "loss,output,Y,pattern",
+    [
+        ("mse", "identity", np.zeros((3, 5)), r"^Y: expected shape \(2, 5\)"),
+        ("mse", "identity", np.zeros((5, 2)), r"^Y: expected shape \(2, 5\)"),
+        ("mse", "identity", np.zeros(5), r"^Y: expected shape \(2, 5\)"),
+        ("mse", "identity", np.zeros((2, 5, 1)), r"^Y: expected shape \(2, 5\)"),
+        ("bce", "sigmoid", np.zeros((1, 5)), r"^Y: expected shape \(2, 5\)"),
+        ("cross_entropy", "softmax", np.zeros((5, 1), int), r"^Y: expected shape \(2, 5\)"),
+        ("cross_entropy", "softmax", np.zeros((3, 5)), r"^Y: expected shape \(2, 5\)"),
+    ],
+)
+def test_y_wrong_shape(data, loss, output, Y, pattern):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output=output)
+    with pytest.raises(ValueError, match=pattern):
+        net.loss_and_grad(X, Y, loss)
+
+
+@pytest.mark.parametrize(
+    "loss,output,Y",
+    [
+        ("mse", "identity", np.zeros((2, 4))),
+        ("mse", "identity", np.zeros((2, 6))),
+        ("bce", "sigmoid", np.zeros((2, 4))),
+        ("cross_entropy", "softmax", np.zeros(4, dtype=int)),
+        ("cross_entropy", "softmax", np.zeros(6, dtype=int)),
+        ("cross_entropy", "softmax", np.zeros((2, 4))),
+    ],
+)
+def test_xy_batch_mismatch(data, loss, output, Y):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output=output)
+    with pytest.raises(ValueError, match=r"^Y: expected .*5"):
+        net.loss_and_grad(X, Y, loss)
+    with pytest.raises(ValueError, match=r"^Y:"):
+        net.fit(X, Y, loss, epochs=1)
+
+
+def test_y_single_output_flat_accepted(data):
+    X, _ = data
+    net = mc.MLP([3, 4, 1], output="sigmoid")
+    y = np.array([0, 1, 1, 0, 1])
+    l1, _ = net.loss_and_grad(X, y, "bce")
+    l2, _ = net.loss_and_grad(X, y.reshape(1, 5).astype(float), "bce")
+    assert l1 == l2
+    with pytest.raises(ValueError, match=r"^Y: expected shape \(1, 5\)"):
+        net.loss_and_grad(X, y[:4], "bce")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize(
+    "loss,output,Y",
+    [
+        ("mse", "identity", np.zeros((2, 5))),
+        ("bce", "sigmoid", np.zeros((2, 5))),
+        ("cross_entropy", "softmax", np.eye(2)[[0, 1, 1, 0, 1]].T.copy()),
+        ("cross_entropy", "softmax", np.array([0.0, 1, 1, 0, 1])),
+    ],
+    ids=["mse", "bce", "ce_onehot", "ce_labels"],
+)
+def test_y_not_finite(data, loss, output, Y, bad):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output=output)
+    Y = Y.copy()
+    Y.flat[2] = bad
+    with pytest.raises(ValueError, match=r"^Y: expected finite values"):
+        net.loss_and_grad(X, Y, loss)
+
+
+@pytest.mark.parametrize(
+    "Y",
+    [
+        np.full((2, 5), "a"),
+        np.zeros((2, 5), dtype=object),
+        np.zeros((2, 5), dtype=complex),
+        np.array(["0", "1", "1", "0", "1"]),
+        np.zeros(5, dtype=complex),
+    ],
+    ids=["str", "object", "complex", "str_labels", "complex_labels"],
+)
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_y_bad_dtype(data, loss, Y):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="softmax")
+    with pytest.raises(ValueError, match=r"^Y: expected a real numeric array"):
+        net.loss_and_grad(X, Y, loss)
+
+
+@pytest.mark.parametrize(
+    "labels,lo,hi",
+    [
+        ([0, 1, -1, 0, 1], "-1", "1"),
+        ([0, 1, 2, 0, 1], "0", "2"),
+        ([0, 1, 7, 0, 1], "0", "7"),
+        ([0.0, 1.0, -3.0, 0.0, 1.0], r"-3\.0", r"1\.0"),
+        ([0.0, 1.0, 1e30, 0.0, 1.0], r"0\.0", r"1e\+30"),
+    ],
+)
+def test_labels_out_of_range(data, labels, lo, hi):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="softmax")
+    with pytest.raises(
+        ValueError, match=rf"^Y: labels out of range: got values in \[{lo}, {hi}\], expected 0\.\.1"
+    ):
+        net.loss_and_grad(X, np.array(labels), "cross_entropy")
+
+
+def test_labels_out_of_range_uint64_does_not_wrap(data):
+    # A cast to int64 first would turn 2**64 - 1 into -1 and report [-1, 1].
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="softmax")
+    y = np.array([0, 1, 1, 0, 2**64 - 1], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"^Y: labels out of range: got values in \[0, 18446744073709551615\]"):
+        net.loss_and_grad(X, y, "cross_entropy")
+
+
+def test_labels_at_edge_of_range_accepted(data):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="softmax")
+    ref, _ = net.loss_and_grad(X, np.array([0, 1, 1, 0, 1]), "cross_entropy")
+    for y in (
+        np.array([0, 1, 1, 0, 1], dtype=np.uint8),
+        np.array([0.0, 1.0, 1.0, 0.0, 1.0]),
+        np.array([False, True, True, False, True]),
+        [0, 1, 1, 0, 1],
+    ):
+        assert net.loss_and_grad(X, y, "cross_entropy")[0] == ref
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 0.5, 0, 1], [0, 1, 1, 0, 1.0000001], [0, -0.5, 1, 0, 1]])
+def test_labels_non_integer(data, labels):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="softmax")
+    with pytest.raises(ValueError, match=r"^Y: expected integer class labels"):
+        net.loss_and_grad(X, np.array(labels), "cross_entropy")
+
+
+def test_bce_targets_outside_unit_interval(data):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="sigmoid")
+    for Y in (np.full((2, 5), 2.0), np.full((2, 5), -0.5)):
+        with pytest.raises(ValueError, match=r"^Y: bce targets must lie in \[0, 1\]"):
+            net.loss_and_grad(X, Y, "bce")
+
+
+def test_cross_entropy_negative_probabilities(data):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="softmax")
+    with pytest.raises(ValueError, match=r"^Y: class probabilities must be >= 0"):
+        net.loss_and_grad(X, -np.ones((2, 5)), "cross_entropy")
+
+
+# -- names -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", ["gelu", "Tanh", "", None, 3, ["tanh"], ["tanh", "foo"]])
+def test_unknown_activation(activation):
+    with pytest.raises(ValueError, match=r"^activation:"):
+        mc.MLP([3, 4, 4, 2], activation=activation)
+
+
+def test_activation_message_lists_choices():
+    with pytest.raises(ValueError, match=r"^activation: got 'gelu', expected one of \[.*'tanh'"):
+        mc.MLP([3, 4, 2], activation="gelu")
+    with pytest.raises(ValueError, match=r"^activation: expected one name per hidden layer \(2\), got 1"):
+        mc.MLP([3, 4, 4, 2], activation=["relu"])
+
+
+@pytest.mark.parametrize("output", ["tanh", "Softmax", "", None, 1])
+def test_unknown_output(output):
+    with pytest.raises(ValueError, match=r"^output: got .*expected one of"):
+        mc.MLP([3, 2], output=output)
+
+
+@pytest.mark.parametrize("init", ["zeros", "glorot", "", None])
+def test_unknown_init(init):
+    with pytest.raises(ValueError, match=r"^init: got .*expected one of"):
+        mc.MLP([3, 2], init=init)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "MSE", "", None, 0])
+def test_unknown_loss(net, data, loss):
+    X, labels = data
+    with pytest.raises(ValueError, match=r"^loss: got .*expected one of"):
+        net.loss_and_grad(X, labels, loss)
+    with pytest.raises(ValueError, match=r"^loss:"):
+        net.fit(X, labels, loss, epochs=1)
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "SGD", "", 42, None])
+def test_unknown_optimizer(net, data, optimizer):
+    X, labels = data
+    w0 = [W.copy() for W in net.weights]
+    with pytest.raises(ValueError, match=r"^optimizer: got"):
+        net.fit(X, labels, "cross_entropy", epochs=1, optimizer=optimizer)
+    assert _unchanged(net, w0)
+
+
+@pytest.mark.parametrize(
+    "loss,output",
+    [
+        ("bce", "identity"),
+        ("bce", "softmax"),
+        ("cross_entropy", "identity"),
+        ("cross_entropy", "sigmoid"),
+    ],
+)
+def test_loss_needs_matching_output(data, loss, output):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output=output)
+    need = "sigmoid" if loss == "bce" else "softmax"
+    with pytest.raises(
+        ValueError, match=rf"^loss: '{loss}' needs output='{need}', got output='{output}'"
+    ):
+        net.loss_and_grad(X, np.zeros((2, 5)), loss)
+    with pytest.raises(ValueError, match=r"^loss:"):
+        net.fit_lbfgs(X, np.zeros((2, 5)), loss)
+
+
+# -- sizes, dtype, seed ------------------------------------------------------
+
+
+@pytest.mark.parametrize("sizes", [[], [3], (5,), np.array([4])])
+def test_sizes_too_short(sizes):
+    with pytest.raises(ValueError, match=r"^sizes: expected at least 2 entries"):
+        mc.MLP(sizes)
+
+
+@pytest.mark.parametrize("sizes", [[3, 0, 2], [3, -1, 2], [0, 2], [3, 0]])
+def test_sizes_non_positive(sizes):
+    with pytest.raises(ValueError, match=r"^sizes: expected positive ints"):
+        mc.MLP(sizes)
+
+
+@pytest.mark.parametrize(
+    "sizes", [[3, 2.0, 2], [3, 2.5], ["3", "2"], "32", [3, True, 2], [3, None], 3, None]
+)
+def test_sizes_not_ints(sizes):
+    with pytest.raises(ValueError, match=r"^sizes:"):
+        mc.MLP(sizes)
+
+
+def test_sizes_numpy_ints_accepted():
+    net = mc.MLP(np.array([3, 4, 2]))
+    assert net.sizes == (3, 4, 2)
+    assert [W.shape for W in net.weights] == [(4, 3), (2, 4)]
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float16", "int64", int, "complex128", np.complex64, "garbage", object(), "f8x"]
+)
+def test_bad_dtype(dtype):
+    with pytest.raises(ValueError, match=r"^dtype: got .*expected 'float64' or 'float32'"):
+        mc.MLP([3, 2], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype("float32")])
+def test_dtype_spellings(dtype):
+    net = mc.MLP([3, 2], dtype=dtype)
+    assert net.weights[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("seed", ["a", 1.5, True, -1, np.random.RandomState(0), [1, 2]])
+def test_bad_seed(seed, data, net):
+    with pytest.raises(ValueError, match=r"^seed: expected an int"):
+        mc.MLP([3, 2], seed=seed)
+    X, labels = data
+    with pytest.raises(ValueError, match=r"^seed:"):
+        net.fit(X, labels, "cross_entropy", epochs=1, seed=seed)
+
+
+def test_seed_generator_accepted():
+    a = mc.MLP([3, 4, 2], seed=np.random.default_rng(5))
+    b = mc.MLP([3, 4, 2], seed=5)
+    assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights))
+
+
+# -- optimiser -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("opt", [mc.SGD(lr=0.1), mc.SGD(0.1, momentum=0.9), mc.Adam()])
+@pytest.mark.parametrize("lr", [0.1, 1e-3])
+def test_optimizer_object_and_lr(net, data, opt, lr):
+    X, labels = data
+    w0 = [W.copy() for W in net.weights]
+    with pytest.raises(ValueError, match=r"^lr: got .* together with the optimiser object"):
+        net.fit(X, labels, "cross_entropy", epochs=1, optimizer=opt, lr=lr)
+    assert _unchanged(net, w0)
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), "0.1", True])
+def test_bad_lr(net, data, lr):
+    X, labels = data
+    with pytest.raises(ValueError, match=r"^lr: expected a finite number > 0"):
+        net.fit(X, labels, "cross_entropy", epochs=1, lr=lr)
+    with pytest.raises(ValueError, match=r"^lr:"):
+        mc.SGD(lr=lr)
+    with pytest.raises(ValueError, match=r"^lr:"):
+        mc.Adam(lr=lr)
+
+
+@pytest.mark.parametrize("momentum", [-0.1, 1.0, 1.5, "a", True, None])
+def test_bad_momentum(momentum):
+    with pytest.raises(ValueError, match=r"^momentum:"):
+        mc.SGD(0.1, momentum=momentum)
+
+
+def test_nesterov_without_momentum():
+    with pytest.raises(ValueError, match=r"^nesterov:"):
+        mc.SGD(0.1, nesterov=True)
+
+
+@pytest.mark.parametrize("betas", [(0.9,), (0.9, 1.0), (-0.1, 0.9), "ab", None])
+def test_bad_betas(betas):
+    with pytest.raises(ValueError, match=r"^betas:"):
+        mc.Adam(betas=betas)
+
+
+@pytest.mark.parametrize("eps", [0, -1e-8, float("nan")])
+def test_bad_eps(eps):
+    with pytest.raises(ValueError, match=r"^eps:"):
+        mc.Adam(eps=eps)
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"epochs": -1}, "epochs"),
+        ({"epochs": 2.0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"callback": 3}, "callback"),
+    ],
+)
+def test_bad_fit_arguments(net, data, kwargs, name):
+    X, labels = data
+    with pytest.raises(ValueError, match=rf"^{name}:"):
+        net.fit(X, labels, "cross_entropy", **kwargs)
+
+
+@pytest.mark.parametrize("maxiter", [0, -3, 1.5])
+def test_bad_maxiter(net, data, maxiter):
+    X, labels = data
+    with pytest.raises(ValueError, match=r"^maxiter:"):
+        net.fit_lbfgs(X, labels, "cross_entropy", maxiter=maxiter)
+
+
+# -- out= buffers ---------------------------------------------------------------
+
+
+def test_out_not_grads(net, data):
+    X, labels = data
+    g = net.zeros_like_grads()
+    for out in ([1], (g.weights, g.biases), {"weights": g.weights}, np.zeros(3)):
+        with pytest.raises(ValueError, match=r"^out: expected a Grads object"):
+            net.loss_and_grad(X, labels, "cross_entropy", out=out)
+
+
+@pytest.mark.parametrize(
+    "which,k,bad,pattern",
+    [
+        ("weights", 0, np.zeros((4, 4)), r"^out\.weights\[0\]: expected an array of shape \(4, 3\)"),
+        ("weights", 1, np.zeros((4, 2)), r"^out\.weights\[1\]: expected an array of shape \(2, 4\)"),
+        ("biases", 0, np.zeros(4), r"^out\.biases\[0\]: expected an array of shape \(4, 1\)"),
+        ("biases", 1, np.zeros((2, 1), np.float32), r"^out\.biases\[1\]: .*dtype float64"),
+        ("weights", 0, np.zeros((4, 3), np.int64), r"^out\.weights\[0\]: .*dtype float64"),
+        ("weights", 0, [[0.0] * 3] * 4, r"^out\.weights\[0\]: .*got list"),
+    ],
+)
+def test_out_bad_buffer(net, data, which, k, bad, pattern):
+    X, labels = data
+    g = net.zeros_like_grads()
+    getattr(g, which)[k] = bad
+    with pytest.raises(ValueError, match=pattern):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+
+def test_out_wrong_count(net, data):
+    X, labels = data
+    g = net.zeros_like_grads()
+    g.weights.pop()
+    with pytest.raises(ValueError, match=r"^out\.weights: expected 2 arrays, got 1"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+    g = net.zeros_like_grads()
+    g.biases.append(np.zeros((2, 1)))
+    with pytest.raises(ValueError, match=r"^out\.biases: expected 2 arrays, got 3"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+
+def test_out_float32_net_needs_float32_buffers(data):
+    X, labels = data
+    net = mc.MLP([3, 4, 2], output="softmax", dtype="float32")
+    g = mc.MLP([3, 4, 2], output="softmax").zeros_like_grads()  # float64 buffers
+    with pytest.raises(ValueError, match=r"^out\.weights\[0\]: .*dtype float32"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+
+def test_out_valid_is_written_in_place(net, data):
+    X, labels = data
+    g = net.zeros_like_grads()
+    ids = [id(a) for a in g.weights + g.biases]
+    loss, g2 = net.loss_and_grad(X, labels, "cross_entropy", out=g)
+    ref_loss, ref = net.loss_and_grad(X, labels, "cross_entropy")
+    assert g2 is g and [id(a) for a in g.weights + g.biases] == ids
+    assert loss == ref_loss
+    assert all(np.array_equal(a, b) for a, b in zip(g.weights + g.biases, ref.weights + ref.biases))
+
+
+# -- strategy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    ["sqrt", 3, object(), [1], {}, mc.Sqrt, mc.StoreAll, mc.Segments],
+    ids=["str", "int", "object", "list", "dict", "Sqrt_class", "StoreAll_class", "Segments_class"],
+)
+def test_bad_strategy(net, data, strategy):
+    X, labels = data
+    with pytest.raises(ValueError, match=r"^strategy: got .*expected StoreAll\(\)"):
+        net.loss_and_grad(X, labels, "cross_entropy", strategy=strategy)
+    w0 = [W.copy() for W in net.weights]
+    with pytest.raises(ValueError, match=r"^strategy:"):
+        net.fit(X, labels, "cross_entropy", epochs=1, strategy=strategy)
+    assert _unchanged(net, w0)
+    with pytest.raises(ValueError, match=r"^strategy:"):
+        net.fit_lbfgs(X, labels, "cross_entropy", strategy=strategy)
+
+
+@pytest.mark.parametrize("k", [0, -2, 1.5, "3", True])
+def test_bad_segments_count(k):
+    with pytest.raises(ValueError, match=r"^Segments\(k\): expected an int >= 1"):
+        mc.Segments(k)
+
+
+def test_predict_proba_identity(data):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="identity")
+    with pytest.raises(ValueError, match=r"^output: predict_proba needs output='sigmoid' or 'softmax'"):
+        net.predict_proba(X)
