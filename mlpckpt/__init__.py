@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 from .io import load
 from .mlp import MLP, Grads
-from .schedule import Revolve, Schedule, Segments, Sqrt, StoreAll, plan
+from .schedule import Budget, Revolve, Schedule, Segments, Sqrt, StoreAll, plan
 from .train import SGD, Adam
 from .verify import GradcheckReport, check_gradients, gradcheck
 
@@ -22,6 +22,7 @@ __all__ = [
     "Segments",
     "Sqrt",
     "Revolve",
+    "Budget",
     "Schedule",
     "load",
     "plan",

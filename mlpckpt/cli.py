@@ -4,43 +4,13 @@ import argparse
 import sys
 
 from . import __version__
+from ._checks import parse_bytes
 
 __all__ = ["main", "build_parser"]
 
 
 class CliError(Exception):
     """A bad argument: reported as one line, exit status 2."""
-
-
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-}
-
-
-def parse_bytes(text):
-    """``"50MiB"`` -> 52428800; KiB/MiB/GiB are powers of 2, KB/MB/GB of 10."""
-    raw = str(text).strip()
-    num = raw.rstrip("KMGiBkmgb ")
-    unit = raw[len(num) :].strip().upper()
-    if unit not in _UNITS:
-        raise ValueError(
-            f"size: got {text!r}, expected a number with an optional unit "
-            "(B, KiB, MiB, GiB, KB, MB, GB)"
-        )
-    try:
-        value = float(num)
-    except ValueError:
-        raise ValueError(f"size: got {text!r}, expected a number such as 50MiB") from None
-    if not value > 0:
-        raise ValueError(f"size: got {text!r}, expected a positive size")
-    return int(value * _UNITS[unit])
 
 
 def parse_sizes(args):

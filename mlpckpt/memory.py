@@ -15,8 +15,10 @@ eqs. C10-C12):
   :data:`BACKWARD_TRANSIENT` bytes;
 * a fixed :data:`BASE_OVERHEAD` covers the call's Python objects.
 
-Everything is integers; nothing here allocates an array.
+Everything is integers; the only arrays are per-layer byte counts.
 """
+
+import numpy as np
 
 from .schedule import BACKWARD, FORWARD, LOSS
 
@@ -112,6 +114,15 @@ def simulate(
     act = [s * batch * itemsize + ARRAY_OVERHEAD for s in sizes]
     hidden = list(hidden) + ["identity"]
     keep_grads = not out and not fuse_update
+    # temporary of the forward step that produces a[k] (k >= 1)
+    ftr = [0] + [
+        forward_transient(sizes[k + 1], batch, itemsize, hidden[k] if k + 1 < n else None)
+        for k in range(n)
+    ]
+    # pair[k]: a[k] (an intermediate) and a[k+1] alive while a[k+1] is computed
+    pair = np.zeros(n + 1, dtype=np.int64)
+    for k in range(1, n):
+        pair[k] = act[k] + act[k + 1] + ftr[k + 1]
     held = {}  # k -> bytes of a[k] held (k >= 1)
     state = {"acts": 0, "count": 0, "grads": 0, "da": 0}
     best = {"peak": 0, "acts": 0, "count": 0}
@@ -137,20 +148,40 @@ def simulate(
             _, start, stop, keep = action
             if start != 0 and start not in held:
                 raise ValueError(f"actions: {action!r} starts from a[{start}], which is not held")
+            if stop in held:
+                raise ValueError(f"actions: {action!r} recomputes the held a[{stop}]")
+            evals += stop - start
+            if not keep and stop - start >= 2:
+                # Fast path (a range kept nowhere but at its end): the peak is
+                # the largest pair of consecutive buffers plus that step's
+                # temporary, found by a vectorised max, not a Python loop.
+                first = act[start + 1] + ftr[start + 1]
+                i = start + 1 + int(np.argmax(pair[start + 1 : stop]))
+                if pair[i] > first:
+                    extra, extra_acts = int(pair[i]), act[i] + act[i + 1]
+                else:
+                    extra, extra_acts = first, act[start + 1]
+                total = BASE_OVERHEAD + state["acts"] + state["da"] + state["grads"] + extra
+                if total > best["peak"]:
+                    best["peak"] = total
+                    best["acts"] = state["acts"] + state["da"] + extra_acts
+                best["count"] = max(best["count"], state["count"] + 2)
+                held[stop] = act[stop]
+                state["acts"] += act[stop]
+                state["count"] += 1
+                continue
             for k in range(start, stop):
                 if k + 1 in held:
                     raise ValueError(f"actions: {action!r} recomputes the held a[{k + 1}]")
                 state["acts"] += act[k + 1]
                 state["count"] += 1
                 best["count"] = max(best["count"], state["count"])
-                activation = hidden[k] if k + 1 < n else None
-                touch(forward_transient(sizes[k + 1], batch, itemsize, activation))
+                touch(ftr[k + 1])
                 if keep or k + 1 == stop:
                     held[k + 1] = act[k + 1]
                 if k > start and k not in held:  # the unkept intermediate a[k] dies
                     state["acts"] -= act[k]
                     state["count"] -= 1
-            evals += stop - start
         elif op == LOSS:
             touch(loss_transient(loss, output, sizes[n], batch, itemsize, targets))
             state["acts"] -= held.pop(n)

@@ -25,6 +25,11 @@ class Grads:
     biases: list
 
 
+def _targets(Y):
+    """How plan() names the target form: int labels or an (n_out, batch) array."""
+    return "labels" if Y.ndim == 1 else "onehot"
+
+
 class MLP:
     """A multilayer perceptron with column-major activations.
 
@@ -124,12 +129,19 @@ class MLP:
         Y = _checks.check_targets(Y, loss, self.sizes[-1], X.shape[1], self.dtype)
         return X, Y
 
-    def _actions(self, strategy, batch):
+    def _actions(self, strategy, batch, loss="mse", out=False, fuse_update=False, targets="labels"):
         _checks.check_strategy(strategy)
-        key = (strategy, batch)
+        budgeted = hasattr(strategy, "plan_actions")  # planned against the call's memory
+        key = (strategy, batch) + ((loss, out, fuse_update, targets) if budgeted else ())
         actions = self._schedules.get(key)
         if actions is None:
-            actions = schedule.compile_actions(strategy, self.n_layers)
+            if budgeted:
+                actions = strategy.plan_actions(
+                    self.sizes, batch, self.dtype.itemsize, self.activations, loss,
+                    self.output, out, fuse_update, targets,
+                )
+            else:
+                actions = schedule.compile_actions(strategy, self.n_layers)
             if len(self._schedules) > 16:
                 self._schedules.clear()
             self._schedules[key] = actions
@@ -137,7 +149,9 @@ class MLP:
 
     def _run(self, X, Y, loss, strategy, grads, on_layer):
         # Validated inputs only: the loop that fit and the checkers share.
-        actions = self._actions(strategy, X.shape[1])
+        actions = self._actions(
+            strategy, X.shape[1], loss, grads is not None, on_layer is not None, _targets(Y)
+        )
         value, _, _ = backprop.execute(
             actions,
             self.weights,
@@ -178,7 +192,7 @@ class MLP:
             bufs = (out.weights, out.biases)
         else:
             bufs = None
-        actions = self._actions(strategy, X.shape[1])
+        actions = self._actions(strategy, X.shape[1], loss, out is not None, False, _targets(Y))
         value, dW, db = backprop.execute(
             actions, self.weights, self.biases, self.activations, self.output, X, Y, loss, bufs
         )

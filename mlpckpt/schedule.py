@@ -32,6 +32,7 @@ __all__ = [
     "Segments",
     "Sqrt",
     "Revolve",
+    "Budget",
     "Schedule",
     "griewank_t",
     "binomial_split",
@@ -108,6 +109,90 @@ class Revolve:
 
     def actions(self, n):
         return revolve_actions(n, self.slots)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The fewest forward evaluations whose predicted peak fits ``max_bytes``.
+
+    ``max_bytes`` is an int or a string with a unit (``"50MiB"``, ``"1GB"``;
+    KiB/MiB/GiB are powers of 2, KB/MB/GB of 10). The budget is checked
+    against the same accounting as :func:`plan` (``mlpckpt.memory``), with
+    the net's real layer widths, for the exact call (loss, ``out=``,
+    ``fuse_update``), so the measured tracemalloc peak stays under it.
+
+    The search (paper_notes/checkpointing.md, section 6) orders candidate
+    schedules -- plain backprop, every ``Segments(k)`` and the binomial
+    ``Revolve(s)`` with the most slots that fit -- by their forward
+    evaluations and returns the cheapest one whose simulated peak fits. On
+    uniform widths this is never worse than ``Revolve`` at the same bytes. A
+    budget below the smallest schedule's peak raises ``ValueError`` naming
+    the smallest budget that works.
+    """
+
+    max_bytes: int
+
+    def __post_init__(self):
+        from ._checks import parse_bytes
+
+        object.__setattr__(self, "max_bytes", parse_bytes(self.max_bytes))
+
+    def actions(self, n):
+        raise ValueError(
+            "strategy: Budget needs the layer sizes and the call; use plan(net, ...) "
+            "or net.loss_and_grad(..., strategy=Budget(...))"
+        )
+
+    def plan_actions(self, sizes, batch, itemsize, hidden, loss, output, out, fuse_update, targets):
+        """Actions of the cheapest schedule that fits (see the class docstring)."""
+        from . import memory
+
+        n = len(sizes) - 1
+
+        def peak(actions):
+            return memory.simulate(
+                actions, sizes, batch, itemsize, hidden, loss, output,
+                out=out, fuse_update=fuse_update, targets=targets,
+            )["peak_bytes"]
+
+        budget = self.max_bytes
+        smallest = revolve_actions(n, 0)
+        floor = peak(smallest)
+        if floor > budget:
+            raise ValueError(
+                f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) is below the "
+                f"smallest feasible budget for this net and call, {floor} B = "
+                f"{floor / 2**20:.3f} MiB (Revolve(0): every activation recomputed)"
+            )
+        store_all = StoreAll().actions(n)
+        if peak(store_all) <= budget:
+            return store_all
+        # Binomial schedules: the peak grows with the slots, so bisect for
+        # the most slots that fit (eq. C6: evaluations fall as slots grow).
+        lo, hi, best = 0, n - 1, smallest
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            acts = revolve_actions(n, mid)
+            if peak(acts) <= budget:
+                lo, best = mid, acts
+            else:
+                hi = mid - 1
+        best_evals = count_forward_evals(best)
+        # Segments(k) cost 2n - k - (m - 1) (eq. C3) and hold about k - 1 + m
+        # arrays (eq. C2): try those cheaper than the binomial one, cheapest
+        # first, skipping those whose held arrays alone exceed the budget.
+        smallest_act = min(sizes[1:]) * batch * itemsize
+        candidates = []
+        for k in range(1, n + 1):
+            m = -(-n // k)
+            evals = 2 * n - k - (m - 1)
+            if evals < best_evals and (k - 1 + m) * smallest_act <= budget:
+                candidates.append((evals, k))
+        for evals, k in sorted(candidates):
+            acts = Segments(k).actions(n)
+            if peak(acts) <= budget:
+                return acts
+        return best
 
 
 def binomial_reps(length, snaps):

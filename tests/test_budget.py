@@ -1,0 +1,156 @@
+"""Budget(max_bytes): fits its budget (measured), never worse than Revolve at
+the same bytes on uniform widths, clear errors; fused updates."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import mlpckpt as mc
+from conftest import OUTPUT_FOR, make_data
+from mlpckpt.schedule import griewank_t
+
+
+def measured_peak(fn):
+    fn()  # warm: the schedule is planned and cached on the first call
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_budget_parses_units():
+    assert mc.Budget("50MiB").max_bytes == 50 * 2**20
+    assert mc.Budget("2 KB").max_bytes == 2000
+    assert mc.Budget(12345).max_bytes == 12345
+    with pytest.raises(ValueError, match="size"):
+        mc.Budget("lots")
+    with pytest.raises(ValueError, match="size"):
+        mc.Budget(-5)
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_never_more_evaluations_than_revolve_at_the_same_bytes(n):
+    net = mc.MLP([16] * (n + 1), seed=0) if n < 1000 else _spec([64] * (n + 1))
+    for slots in (0, 1, 2, 5, 9, 30):
+        rev = mc.plan(net, 32, mc.Revolve(slots), out=True)
+        bud = mc.plan(net, 32, mc.Budget(rev.peak_bytes), out=True)
+        assert bud.peak_bytes <= rev.peak_bytes
+        assert bud.forward_evals <= rev.forward_evals == griewank_t(n + 1, slots + 1)
+
+
+def test_budget_may_beat_revolve_with_segments():
+    net = _spec([64] * 1001)
+    sqrt = mc.plan(net, 256, mc.Sqrt(), out=True)
+    bud = mc.plan(net, 256, mc.Budget(sqrt.peak_bytes), out=True)
+    assert bud.forward_evals <= sqrt.forward_evals < mc.plan(net, 256, mc.Revolve(20), out=True).forward_evals
+
+
+def test_more_budget_never_costs_more_evaluations():
+    net = _spec([32] * 301)
+    evals = [mc.plan(net, 64, mc.Budget(f"{mib}MiB")).forward_evals for mib in (3, 3.5, 4, 6, 10, 20, 40)]
+    assert evals == sorted(evals, reverse=True)
+    assert evals[-1] == 300  # enough for plain backprop
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("out", [False, True])
+def test_measured_peak_never_exceeds_the_budget(loss, out):
+    rng = np.random.default_rng(7)
+    sizes = [int(x) for x in rng.integers(8, 96, size=121)]  # uneven widths
+    net = mc.MLP(sizes, activation="tanh", output=OUTPUT_FOR[loss], seed=0)
+    X, Y = make_data(sizes, 64, loss)
+    grads = net.zeros_like_grads() if out else None
+    floor = mc.plan(net, 64, mc.Revolve(0), loss, out=out).peak_bytes
+    top = mc.plan(net, 64, mc.StoreAll(), loss, out=out).peak_bytes
+    ref_loss, ref = net.loss_and_grad(X, Y, loss)
+    for frac in (0.0, 0.05, 0.2, 0.5, 0.9):
+        budget = mc.Budget(int(floor + frac * (top - floor)))
+        sched = mc.plan(net, 64, budget, loss, out=out)
+        assert sched.peak_bytes <= budget.max_bytes
+        peak = measured_peak(lambda: net.loss_and_grad(X, Y, loss, strategy=budget, out=grads))
+        assert peak <= budget.max_bytes
+        got_loss, got = net.loss_and_grad(X, Y, loss, strategy=budget, out=grads)
+        assert got_loss == ref_loss
+        assert all(np.array_equal(a, b) for a, b in zip(ref.weights + ref.biases, got.weights + got.biases))
+
+
+def test_infeasible_budget_names_the_smallest_that_works():
+    net = mc.MLP([32] * 41, seed=0)
+    X, Y = make_data(net.sizes, 16, "mse")
+    with pytest.raises(ValueError, match=r"smallest feasible budget for this net and call, (\d+) B") as info:
+        net.loss_and_grad(X, Y, "mse", strategy=mc.Budget("1KiB"))
+    smallest = int(info.value.args[0].split("call, ")[1].split(" B")[0])
+    assert smallest == mc.plan(net, 16, mc.Revolve(0)).peak_bytes
+    net.loss_and_grad(X, Y, "mse", strategy=mc.Budget(smallest))  # exactly enough works
+    with pytest.raises(ValueError, match="smallest feasible"):
+        mc.plan(net, 16, mc.Budget(smallest - 1))
+
+
+def test_budget_plans_a_thousand_layers():
+    sched = mc.plan(_spec([64] * 1001), 256, mc.Budget("4MiB"), out=True)
+    assert sched.peak_bytes <= 4 * 2**20 and sched.forward_evals < 3 * 1000
+
+
+def test_fit_and_cli_with_budget(capsys):
+    sizes = [4, 8, 8, 8, 8, 3]
+    X, labels = make_data(sizes, 30, "cross_entropy")
+    a = mc.MLP(sizes, output="softmax", seed=0)
+    b = mc.MLP(sizes, output="softmax", seed=0)
+    a.fit(X, labels, loss="cross_entropy", epochs=2, batch_size=10)
+    b.fit(X, labels, loss="cross_entropy", epochs=2, batch_size=10, strategy=mc.Budget("40KiB"))
+    assert all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights))
+    from mlpckpt.cli import main
+
+    assert main(["plan", "--width", "64", "--depth", "200", "--out", "--strategy", "budget:2MiB"]) == 0
+    assert "Budget(max_bytes=2097152)" in capsys.readouterr().out
+    assert main(["plan", "--width", "64", "--depth", "200", "--strategy", "budget:1KiB"]) == 2
+    assert "smallest feasible budget" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_fused_update_equals_unfused(optimizer):
+    sizes = [5, 7, 7, 7, 3]
+    X, labels = make_data(sizes, 24, "cross_entropy")
+    a = mc.MLP(sizes, output="softmax", seed=1)
+    b = mc.MLP(sizes, output="softmax", seed=1)
+    kw = dict(loss="cross_entropy", epochs=3, batch_size=8, optimizer=optimizer, lr=0.05)
+    ha = a.fit(X, labels, **kw)
+    hb = b.fit(X, labels, fuse_update=True, strategy=mc.Revolve(1), **kw)
+    assert ha == hb
+    assert all(np.array_equal(u, v) for u, v in zip(a.weights + a.biases, b.weights + b.biases))
+
+
+def test_plan_predicts_the_fused_step():
+    """A fused plain-SGD step: gradient buffers are one layer per shape."""
+    net = mc.MLP([64] * 201, seed=0)
+    X, Y = make_data(net.sizes, 64, "mse")
+    opt = mc.SGD(lr=0.01)
+
+    def step():
+        shared = (np.empty_like(net.weights[0]), np.empty_like(net.biases[0]))
+        grads = ([shared[0]] * net.n_layers, [shared[1]] * net.n_layers)
+
+        def on_layer(k, dW, db):
+            opt.update(2 * k, net.weights[k], dW)
+            opt.update(2 * k + 1, net.biases[k], db)
+
+        net._run(X, Y, "mse", mc.Sqrt(), grads, on_layer)
+
+    measured = measured_peak(step)
+    sched = mc.plan(net, 64, mc.Sqrt(), fuse_update=True)
+    assert measured <= sched.peak_bytes <= 1.05 * measured + 64 * 1024
+    unfused = mc.plan(net, 64, mc.Sqrt())
+    assert sched.peak_bytes < unfused.peak_bytes / 4  # gradients of 200 layers vs one
+
+
+def _spec(sizes, activation="tanh", output="identity", dtype="float64"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        sizes=tuple(sizes), activations=[activation] * (len(sizes) - 2), output=output, dtype=np.dtype(dtype)
+    )
