@@ -57,8 +57,6 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     n = len(weights)
     batch = X.shape[1]
     dtype = np.result_type(weights[0], X)
-    forward_fns = [ACTIVATIONS[h][0] for h in hidden] + [None]
-    derivative_fns = [ACTIVATIONS[h][1] for h in hidden]
     dW = grads[0] if grads is not None else [None] * n
     db = grads[1] if grads is not None else [None] * n
     acts = {0: X}
@@ -72,7 +70,8 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
             nxt = None
             for k in range(start, stop):
                 nxt = np.empty((weights[k].shape[0], batch), dtype=dtype)
-                layers.layer_forward(weights[k], biases[k], cur, forward_fns[k], nxt)
+                fn = ACTIVATIONS[hidden[k]][0] if k + 1 < n else None  # logits: no map
+                layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
                 if keep or k + 1 == stop:
                     acts[k + 1] = nxt
                 cur = nxt  # an unkept intermediate dies here, after its successor exists
@@ -98,7 +97,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
                     acts[k],
                     a,
                     da,
-                    derivative_fns[k] if a is not None else None,
+                    ACTIVATIONS[hidden[k]][1] if a is not None else None,
                     dW[k],
                     db[k],
                     da_prev,

@@ -13,7 +13,10 @@ eqs. C10-C12):
   ``(batch,)`` vectors and a ufunc buffer (:func:`loss_transient`);
 * a backward step's reductions and matmuls allocate under
   :data:`BACKWARD_TRANSIENT` bytes;
-* a fixed :data:`BASE_OVERHEAD` covers the call's Python objects.
+* a fixed :data:`BASE_OVERHEAD` covers the call's Python objects, plus
+  :data:`LIST_SLOT` bytes per layer for each list of gradients (the
+  ``dW``/``db`` lists; with ``fuse_update`` also the caller's lists of
+  shared buffers).
 
 Everything is integers; the only arrays are per-layer byte counts.
 """
@@ -35,6 +38,8 @@ __all__ = [
 ARRAY_OVERHEAD = 176
 #: Python objects of one loss_and_grad call (lists, dict, Grads, scalars)
 BASE_OVERHEAD = 12288
+#: one pointer in a Python list (the dW / db lists hold one per layer)
+LIST_SLOT = 8
 #: reductions / matmul bookkeeping inside one backward step
 BACKWARD_TRANSIENT = 2048
 #: NumPy's default ufunc buffer, in elements (numpy.getbufsize())
@@ -128,8 +133,10 @@ def simulate(
     best = {"peak": 0, "acts": 0, "count": 0}
     evals = 0
 
+    base = BASE_OVERHEAD + LIST_SLOT * n * (4 if fuse_update else 2)
+
     def touch(transient):
-        total = BASE_OVERHEAD + state["acts"] + state["da"] + state["grads"] + transient
+        total = base + state["acts"] + state["da"] + state["grads"] + transient
         if total > best["peak"]:
             best["peak"] = total
             best["acts"] = state["acts"] + state["da"]
@@ -161,7 +168,7 @@ def simulate(
                     extra, extra_acts = int(pair[i]), act[i] + act[i + 1]
                 else:
                     extra, extra_acts = first, act[start + 1]
-                total = BASE_OVERHEAD + state["acts"] + state["da"] + state["grads"] + extra
+                total = base + state["acts"] + state["da"] + state["grads"] + extra
                 if total > best["peak"]:
                     best["peak"] = total
                     best["acts"] = state["acts"] + state["da"] + extra_acts
