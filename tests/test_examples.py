@@ -24,6 +24,7 @@ TIMEOUT = 120  # seconds per script; a hung script fails instead of blocking CI
 EXPECTED = {
     "seed000_table.py": r"^\s*example\s+predicted\s+true\s*$",
     "digits.py": r"^training accuracy: 0\.9[89]\d*|^training accuracy: 1\.0",
+    "deep_narrow.py": r"^loss after 3 steps: ",
 }
 
 
