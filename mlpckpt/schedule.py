@@ -121,10 +121,11 @@ class Budget:
     the net's real layer widths, for the exact call (loss, ``out=``,
     ``fuse_update``), so the measured tracemalloc peak stays under it.
 
-    The search (paper_notes/checkpointing.md, section 6) orders candidate
-    schedules -- plain backprop, every ``Segments(k)`` and the binomial
-    ``Revolve(s)`` with the most slots that fit -- by their forward
-    evaluations and returns the cheapest one whose simulated peak fits. On
+    The search (paper_notes/checkpointing.md, section 6) takes the cheapest
+    of plain backprop, the binomial ``Revolve(s)`` with the most slots that
+    fit and every ``Segments(k)`` that fits, each judged by the exact
+    simulation; on uneven widths a dynamic program over the real sizes
+    (:mod:`mlpckpt.budget`) may then place checkpoints at narrow layers. On
     uniform widths this is never worse than ``Revolve`` at the same bytes. A
     budget below the smallest schedule's peak raises ``ValueError`` naming
     the smallest budget that works.
@@ -191,7 +192,38 @@ class Budget:
         for evals, k in sorted(candidates):
             acts = Segments(k).actions(n)
             if peak(acts) <= budget:
-                return acts
+                best, best_evals = acts, evals
+                break
+        if len(set(sizes[1:])) > 1:  # uneven widths: checkpoints where they are cheap
+            best = self._heterogeneous(best, best_evals, peak, budget, sizes, batch, itemsize,
+                                       hidden, loss, output, out, fuse_update, targets)
+        return best
+
+    @staticmethod
+    def _heterogeneous(best, best_evals, peak, budget, *args):
+        """Improve on ``best`` with the dynamic program of mlpckpt.budget.
+
+        Its memory model is conservative, so the budget it is given is
+        raised (at most 4 rounds) towards the one its schedule really uses."""
+        from .budget import MAX_LAYERS, dp_actions
+
+        if len(args[0]) - 1 > MAX_LAYERS:
+            return best
+        virtual = budget
+        for _ in range(4):
+            acts = dp_actions(*args, virtual)
+            if acts is None:
+                break
+            used = peak(acts)
+            if used <= budget:
+                evals = count_forward_evals(acts)
+                if evals < best_evals:
+                    best, best_evals = acts, evals
+                if used > 0.98 * budget:
+                    break
+                virtual *= budget / used
+            else:
+                virtual = (virtual + budget) / 2 if virtual > budget else 0.9 * virtual
         return best
 
 
@@ -231,7 +263,14 @@ def revolve_actions(n, slots):
     ``G`` reverses ``[start, start + l)`` when ``a[start + l]`` and its
     gradient are held (cost ``G(l, s) = t(l, s + 1)``); eqs. C8-C9.
     """
-    out = []
+    return binomial_actions([("H", 0, n, slots)])
+
+
+def binomial_actions(tasks, out=None):
+    """Run a stack of binomial tasks (``("H"|"G", start, length, slots)``,
+    the last one first) and return the actions; ``out`` is a list of actions
+    to append to (e.g. a first forward pass)."""
+    out = [] if out is None else list(out)
 
     def emit_backward(start, stop):
         # merge with a contiguous backward range just emitted
@@ -240,7 +279,7 @@ def revolve_actions(n, slots):
         else:
             out.append((BACKWARD, start, stop))
 
-    stack = [("H", 0, n, slots)]
+    stack = list(tasks)
     while stack:
         kind, start, length, s = stack.pop()
         top = start + length

@@ -154,3 +154,30 @@ def _spec(sizes, activation="tanh", output="identity", dtype="float64"):
     return SimpleNamespace(
         sizes=tuple(sizes), activations=[activation] * (len(sizes) - 2), output=output, dtype=np.dtype(dtype)
     )
+
+
+def test_uneven_widths_checkpoint_at_narrow_layers():
+    """Widths 8 and 256 alternate: the dynamic program stores the narrow
+    activations and needs far fewer evaluations than any Revolve that fits."""
+    n = 200
+    sizes = [64] + [8 if k % 4 else 256 for k in range(1, n)] + [64]
+    net = _spec(sizes)
+    budget = mc.Budget("1.5MiB")
+    sched = mc.plan(net, 128, budget, out=True)
+    revolve_fits = [
+        mc.plan(net, 128, mc.Revolve(s), out=True)
+        for s in range(0, 40)
+    ]
+    best_revolve = min(p.forward_evals for p in revolve_fits if p.peak_bytes <= budget.max_bytes)
+    assert sched.peak_bytes <= budget.max_bytes
+    assert sched.forward_evals < 0.8 * best_revolve
+    # and it runs, bitwise equal, within the budget
+    real = mc.MLP([8] + sizes[1:-1] + [4], seed=0)
+    X, Y = make_data(real.sizes, 32, "mse")
+    grads = real.zeros_like_grads()
+    ref_loss, ref = real.loss_and_grad(X, Y, "mse")
+    small = mc.Budget(mc.plan(real, 32, mc.Revolve(3), out=True).peak_bytes)
+    peak = measured_peak(lambda: real.loss_and_grad(X, Y, "mse", strategy=small, out=grads))
+    assert peak <= small.max_bytes
+    loss, got = real.loss_and_grad(X, Y, "mse", strategy=small, out=grads)
+    assert loss == ref_loss and all(np.array_equal(a, b) for a, b in zip(ref.weights, got.weights))

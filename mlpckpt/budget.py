@@ -1,0 +1,164 @@
+"""A dynamic program over the real layer sizes for ``Budget(max_bytes)``.
+
+Chains with uneven widths want their checkpoints at narrow layers, which
+``Segments`` and ``Revolve`` (uniform by construction) do not seek out. This
+module plans schedules of the following shape (paper_notes/checkpointing.md,
+section 6, eq. C13):
+
+* the first pass stores checkpoints ``0 = c_0 < c_1 < ... < c_m < n`` (each
+  the end of a keep-none forward run);
+* the top part ``[c_m, n)`` and the loss are reversed by a binomial ``H``
+  task, then each ``[c_i, c_{i+1})`` by a binomial ``G`` task, with as many
+  slots as the memory left at that moment holds (slots sized by the widest
+  activation inside the part).
+
+``F(c, u)``, the fewest evaluations above the held checkpoint ``c`` when the
+checkpoints up to ``c`` use ``u`` memory units, obeys
+
+    F(c, u) = min( H(n - c, s_top(c, u)),
+                   min_{c < c' < n} [ (c' - c) + G(c' - c, s(c, c', u)) + F(c', u + units(a[c'])) ] )
+
+with ``G(l, s) = t(l, s + 1)``, ``H(l, s) = t(l + 1, s + 1)`` (eqs. C5, C8,
+C9). Memory is discretised into :data:`LEVELS` units (rounded up, so the
+plan stays feasible) and the working set of a part is bounded generously
+(five of its widest arrays plus temporaries); the schedule it returns is
+then checked by the exact simulation of :mod:`mlpckpt.memory`, and
+``Budget`` keeps it only if it fits and beats the uniform candidates.
+Cost: ``O(n^2 * LEVELS)`` vectorised work, about 0.6 s for ``n = 1000``.
+"""
+
+import math
+
+import numpy as np
+
+from . import memory
+from .schedule import FORWARD, binomial_actions
+
+__all__ = ["LEVELS", "MAX_LAYERS", "t_table", "dp_actions"]
+
+#: memory units of the discretisation
+LEVELS = 64
+#: chains longer than this are planned without the dynamic program
+MAX_LAYERS = 1200
+
+_INF = np.iinfo(np.int64).max // 4
+
+
+def t_table(n):
+    """``T[l, S] = t(l, S)`` (eq. C5) for ``0 <= l, S <= n + 1``; ``S = 0`` is
+    infeasible (``_INF``) except for ``l <= 1``, and ``S >= l`` costs
+    ``l - 1``."""
+    size = n + 2
+    T = np.full((size, size), _INF, dtype=np.int64)
+    lengths = np.arange(size, dtype=np.int64)
+    T[:2, :] = 0
+    for snaps in range(1, size):
+        b = [1]  # b[r] = C(snaps + r, snaps)
+        while b[-1] < size:
+            r = len(b)
+            b.append(b[-1] * (snaps + r) // r)
+        b = np.array(b, dtype=np.int64)
+        r = np.searchsorted(b, lengths[2:], side="left")
+        T[2:, snaps] = r * lengths[2:] - b[r] * r // (snaps + 1)
+    return T
+
+
+def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, targets, budget):
+    """Actions of the dynamic program's schedule, or None if it finds none.
+
+    Parameters are those of :func:`mlpckpt.memory.simulate`, plus the
+    budget in bytes.
+    """
+    n = len(sizes) - 1
+    if n < 2 or n > MAX_LAYERS:
+        return None
+    over = memory.ARRAY_OVERHEAD
+    A = np.array([0] + [s * batch * itemsize + over for s in sizes[1:]], dtype=np.int64)
+    if out or fuse_update:
+        grads_from = np.zeros(n + 1, dtype=np.int64)
+    else:
+        per_layer = [sizes[k + 1] * (sizes[k] + 1) * itemsize + 2 * over for k in range(n)]
+        grads_from = np.concatenate([np.cumsum(per_layer[::-1])[::-1], [0]]).astype(np.int64)
+    base = memory.BASE_OVERHEAD + memory.LIST_SLOT * n * (4 if fuse_update else 2)
+    if fuse_update:
+        shapes = {(sizes[k + 1], sizes[k]) for k in range(n)}
+        base += sum(r * (c + 1) * itemsize + 2 * over for r, c in shapes)
+        base += 2 * max(sizes[k + 1] * sizes[k] for k in range(n)) * itemsize
+    slack = memory.UFUNC_BUFSIZE * itemsize + memory.UFUNC_FIXED + memory.BACKWARD_TRANSIENT + 4096
+    loss_tr = memory.loss_transient(loss, output, sizes[n], batch, itemsize, targets)
+    room = budget - base
+    if room <= 0:
+        return None
+    unit = room / LEVELS
+    units = np.ceil(A / unit).astype(np.int64)  # a checkpoint's cost, rounded up
+    T = t_table(n)
+    levels = np.arange(LEVELS, dtype=np.int64)[:, None]
+    used = np.ceil(levels * unit).astype(np.int64)
+
+    F = np.full((n + 1, LEVELS), _INF, dtype=np.int64)
+    choice = np.full((n + 1, LEVELS), -1, dtype=np.int64)  # next checkpoint, -1: top part
+    for c in range(n - 1, -1, -1):
+        # top part [c, n) with the loss: H(n - c, s) = t(n - c + 1, s + 1)
+        top_widest = A[c + 1 : n + 1].max()
+        free = room - used[:, 0] - (loss_tr + 5 * max(top_widest, A[c]) + slack) - grads_from[c]
+        interior = A[c + 1 : n].max() if c + 1 < n else 0
+        slots = _slots(free, interior, n - c)
+        best = np.where(free >= 0, T[n - c + 1, slots + 1], _INF)
+        best_choice = np.full(LEVELS, -1, dtype=np.int64)
+        if c + 1 < n:
+            cs = np.arange(c + 1, n)
+            seg = A[c + 1 : n]
+            widest = np.maximum(np.maximum.accumulate(seg), A[c])  # max A[c..c']
+            inner = np.concatenate([[0], np.maximum.accumulate(seg)[:-1]])  # max A[c+1..c'-1]
+            free = room - used - (5 * widest + slack)[None, :] - grads_from[c]
+            length = cs - c
+            slots = _slots(free, inner[None, :], length[None, :])
+            g = np.where(free >= 0, T[length[None, :], slots + 1], _INF)
+            nxt = levels + units[cs][None, :]
+            ok = nxt < LEVELS
+            rest = np.where(ok, F[cs[None, :], np.minimum(nxt, LEVELS - 1)], _INF)
+            total = np.where((g < _INF) & (rest < _INF), length[None, :] + g + rest, _INF)
+            j = np.argmin(total, axis=1)
+            cand = total[np.arange(LEVELS), j]
+            better = cand < best
+            best = np.where(better, cand, best)
+            best_choice = np.where(better, cs[j], best_choice)
+        F[c] = best
+        choice[c] = best_choice
+    if F[0, 0] >= _INF:
+        return None
+    # Rebuild: first pass to each checkpoint, then H on top, G below (stack).
+    first, tasks, c, lvl = [], [], 0, 0
+    while True:
+        nxt = int(choice[c, lvl])
+        if nxt < 0:
+            break
+        free = room - int(used[lvl, 0]) - (5 * int(max(A[c : nxt + 1].max(), A[c])) + slack) - int(grads_from[c])
+        inner = int(A[c + 1 : nxt].max()) if nxt - c > 1 else 0
+        tasks.append(("G", c, nxt - c, int(_slots(np.array([free]), inner, nxt - c)[0])))
+        first.append((FORWARD, c, nxt, 0))
+        lvl += int(units[nxt])
+        c = nxt
+    free = room - int(used[lvl, 0]) - (loss_tr + 5 * int(max(A[c + 1 :].max(), A[c])) + slack) - int(grads_from[c])
+    inner = int(A[c + 1 : n].max()) if c + 1 < n else 0
+    tasks.append(("H", c, n - c, int(_slots(np.array([free]), inner, n - c)[0])))
+    return binomial_actions(tasks, out=first)
+
+
+def _slots(free, widest_inner, length):
+    """Checkpoint slots that ``free`` bytes hold, capped at ``length - 1``
+    (more are useless); 0 where nothing fits."""
+    free = np.maximum(free, 0)
+    widest = np.maximum(widest_inner, 1)
+    s = np.where(np.asarray(widest_inner) > 0, free // widest, length)
+    return np.minimum(s, np.maximum(np.asarray(length) - 1, 0)).astype(np.int64)
+
+
+def _check():  # pragma: no cover - a quick self-check for developers
+    T = t_table(30)
+    for length in range(2, 31):
+        for snaps in range(1, 31):
+            r = 0
+            while math.comb(snaps + r, snaps) < length:
+                r += 1
+            assert T[length, snaps] == r * length - math.comb(snaps + r, snaps + 1)
