@@ -151,15 +151,16 @@ def check_targets(Y, loss, n_out, batch, dtype):
             raise ValueError(
                 f"Y: labels out of range: got values in [{lo}, {hi}], expected 0..{n_out - 1}"
             )
-        return Y.astype(np.int64)
+        return Y.astype(np.int64, copy=False)  # int64 labels are used as given
     if Y.ndim == 1 and n_out == 1 and loss != "cross_entropy":
         Y = Y.reshape(1, -1)
     if Y.shape != (n_out, batch):
         extra = f" or labels ({batch},)" if loss == "cross_entropy" else ""
         extra += f" or ({batch},)" if n_out == 1 and loss != "cross_entropy" else ""
         raise ValueError(f"Y: expected shape ({n_out}, {batch}){extra}, got {Y.shape}")
-    if Y.dtype != dtype:
-        Y = Y.astype(dtype)
+    # One explicit cast to the net's dtype and C order (a one-hot built as
+    # np.eye(k)[:, labels] is F-ordered), so the loss never copies it again.
+    Y = np.ascontiguousarray(Y, dtype=dtype)
     _check_finite("Y", Y)
     if loss == "bce" and (Y.min() < 0 or Y.max() > 1):
         raise ValueError(

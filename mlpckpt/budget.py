@@ -81,9 +81,7 @@ def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, t
         grads_from = np.concatenate([np.cumsum(per_layer[::-1])[::-1], [0]]).astype(np.int64)
     base = memory.BASE_OVERHEAD + memory.LIST_SLOT * n * (4 if fuse_update else 2)
     if fuse_update:
-        shapes = {(sizes[k + 1], sizes[k]) for k in range(n)}
-        base += sum(r * (c + 1) * itemsize + 2 * over for r, c in shapes)
-        base += 2 * max(sizes[k + 1] * sizes[k] for k in range(n)) * itemsize
+        base += memory.fused_buffers(sizes, itemsize) + 1024
     slack = memory.UFUNC_BUFSIZE * itemsize + memory.UFUNC_FIXED + memory.BACKWARD_TRANSIENT + 4096
     loss_tr = memory.loss_transient(loss, output, sizes[n], batch, itemsize, targets)
     room = budget - base

@@ -66,14 +66,42 @@ def forward_transient(rows, batch, itemsize, activation):
 
 
 def loss_transient(loss, output, n_out, batch, itemsize, targets):
-    """Peak temporary bytes of the loss (eq. C12)."""
+    """Peak temporary bytes of the loss (eq. C12): one ``(n_out, batch)``
+    array unless the loss works in place (mse with identity output), the
+    ``(batch,)`` vectors alive at its peak (column maxima, sums, logs, label
+    indices), a ufunc buffer where a column vector is broadcast, and
+    Python-level bookkeeping."""
     if loss == "mse" and output == "identity":
-        return 1024
+        return 2048
     full = n_out * batch * itemsize + ARRAY_OVERHEAD
-    vectors = 4 * (batch * 8 + ARRAY_OVERHEAD)
+    fvec = batch * itemsize + ARRAY_OVERHEAD  # a (batch,) vector of the dtype
     if loss == "cross_entropy" and targets == "labels":
-        vectors += 2 * (batch * 8 + ARRAY_OVERHEAD)  # column index, picked logits
-    return full + vectors + ufunc_buffer(n_out, batch, itemsize) + 1024
+        vectors = 3 * fvec + batch * 8 + ARRAY_OVERHEAD  # sums, logs, picked; int64 columns
+    elif loss == "cross_entropy":
+        vectors = 3 * fvec  # sums, logs, label mass
+    elif output == "softmax":  # mse through the softmax Jacobian
+        vectors = fvec
+    else:  # bce, or mse through a sigmoid: elementwise only
+        return full + 4096
+    return full + vectors + ufunc_buffer(n_out, batch, itemsize) + 4096
+
+
+def fused_buffers(sizes, itemsize):
+    """Bytes of a fused step's gradient buffers and optimiser scratch.
+
+    ``fit(..., fuse_update=True)`` keeps one ``(dW, db)`` pair per distinct
+    layer shape, and a fresh SGD optimiser allocates one scratch array per
+    distinct block shape on its first step (momentum and Adam state, which
+    is model-sized, comes on top and is not predicted)."""
+    shapes = {(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)}
+    pair = sum(_pair_bytes(shape, itemsize) for shape in shapes)
+    return 2 * pair  # gradient buffers + scratch of the same shapes
+
+
+def _pair_bytes(shape, itemsize):
+    # a (rows, cols) weight-shaped array and its (rows, 1) bias-shaped partner
+    rows, cols = shape
+    return rows * (cols + 1) * itemsize + 2 * ARRAY_OVERHEAD
 
 
 def simulate(
@@ -141,13 +169,10 @@ def simulate(
             best["peak"] = total
             best["acts"] = state["acts"] + state["da"]
 
+    update_transient = 1024  # a fused update allocates nothing but its scratch
+    seen = set()  # layer shapes whose optimiser scratch exists
     if fuse_update:
-        # one (dW, db) pair per distinct layer shape, reused layer after layer
-        shapes = {(sizes[k + 1], sizes[k]) for k in range(n)}
-        state["grads"] = sum((r * (c + 1)) * itemsize + 2 * ARRAY_OVERHEAD for r, c in shapes)
-    update_transient = 0
-    if fuse_update:  # the optimiser's per-layer temporaries (e.g. lr * grad)
-        update_transient = max(sizes[k + 1] * sizes[k] for k in range(n)) * itemsize * 2
+        state["grads"] = fused_buffers(sizes, itemsize) // 2  # gradient buffers
 
     for action in actions:
         op = action[0]
@@ -205,11 +230,17 @@ def simulate(
                     state["grads"] += sizes[k + 1] * (sizes[k] + 1) * itemsize + 2 * ARRAY_OVERHEAD
                 new_da = act[k] if k > 0 and not reuse else 0
                 state["da"] += new_da  # old da, new da and a[k+1] all alive here
-                touch(BACKWARD_TRANSIENT + update_transient)
+                touch(BACKWARD_TRANSIENT)
                 if consumed:
                     state["acts"] -= consumed
                     state["count"] -= 1
                 state["da"] = act[k] if k > 0 else 0
+                if fuse_update:  # the update runs now; a new shape gets its scratch
+                    shape = (sizes[k + 1], sizes[k])
+                    if shape not in seen:
+                        seen.add(shape)
+                        state["grads"] += _pair_bytes(shape, itemsize)
+                    touch(update_transient)
         else:
             raise ValueError(f"actions: unknown operation {action!r}")
     return {

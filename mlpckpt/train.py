@@ -5,7 +5,8 @@ update parameter blocks in place, one block at a time, so the same object
 serves a whole-model step and a fused per-layer step (identical arithmetic,
 hence identical results). Block ``2k`` is ``weights[k]``, ``2k + 1`` is
 ``biases[k]``. Optimiser state (momentum, Adam moments) is model-sized and
-allocated on the first step.
+allocated on the first step; so is one scratch array per distinct block
+shape, which keeps every update free of temporaries.
 """
 
 import numbers
@@ -47,6 +48,7 @@ class SGD:
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.state = {}
+        self.scratch = {}
 
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
@@ -55,9 +57,12 @@ class SGD:
         """Called once before the blocks of one step are updated."""
 
     def update(self, i, param, grad):
-        """Update block ``i`` in place from its gradient."""
+        """Update block ``i`` in place from its gradient (no temporaries: the
+        products go into a scratch array kept per shape)."""
+        tmp = _scratch(self.scratch, grad)
         if self.momentum == 0.0:
-            param -= self.lr * grad
+            np.multiply(grad, self.lr, out=tmp)
+            param -= tmp
             return
         buf = self.state.get(i)
         if buf is None:
@@ -66,9 +71,12 @@ class SGD:
             buf *= self.momentum
             buf += grad
         if self.nesterov:
-            param -= self.lr * (grad + self.momentum * buf)
+            np.multiply(buf, self.momentum, out=tmp)  # lr * (g + momentum * buf)
+            tmp += grad
+            tmp *= self.lr
         else:
-            param -= self.lr * buf
+            np.multiply(buf, self.lr, out=tmp)
+        param -= tmp
 
 
 class Adam:
@@ -93,6 +101,7 @@ class Adam:
         self.eps = check_positive_float("eps", eps)
         self.t = 0
         self.state = {}
+        self.scratch = {}
 
     def __repr__(self):
         return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps})"
@@ -105,16 +114,31 @@ class Adam:
         if i not in self.state:
             self.state[i] = (np.zeros_like(param), np.zeros_like(param))
         m, v = self.state[i]
+        tmp = _scratch(self.scratch, grad)  # one layer-sized scratch, reused
         m *= b1
-        m += (1.0 - b1) * grad
+        np.multiply(grad, 1.0 - b1, out=tmp)
+        m += tmp
         v *= b2
-        v += (1.0 - b2) * grad * grad
+        np.multiply(grad, 1.0 - b2, out=tmp)
+        tmp *= grad
+        v += tmp
         corr1 = 1.0 - b1**self.t
         corr2 = 1.0 - b2**self.t
-        denom = np.sqrt(v)
-        denom /= np.sqrt(corr2)
-        denom += self.eps
-        param -= (self.lr / corr1) * (m / denom)
+        np.sqrt(v, out=tmp)  # denominator: sqrt(v) / sqrt(corr2) + eps
+        tmp /= np.sqrt(corr2)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / corr1
+        param -= tmp
+
+
+def _scratch(store, like):
+    """A scratch array shaped like ``like``, one per (shape, dtype), kept."""
+    key = (like.shape, like.dtype)
+    tmp = store.get(key)
+    if tmp is None:
+        tmp = store[key] = np.empty_like(like)
+    return tmp
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "adam": Adam}
@@ -129,7 +153,9 @@ def make_optimizer(optimizer, lr):
             kwargs["momentum"] = 0.9
         return OPTIMIZERS[optimizer](**kwargs)
     if isinstance(optimizer, (SGD, Adam)) or (
-        hasattr(optimizer, "update") and hasattr(optimizer, "start_step")
+        not isinstance(optimizer, type)
+        and hasattr(optimizer, "update")
+        and hasattr(optimizer, "start_step")
     ):
         if lr is not None:
             raise ValueError(

@@ -272,7 +272,7 @@ def test_plan_onehot_targets():
     sizes = [20, 30, 30, 10]
     net = mc.MLP(sizes, output="softmax", seed=0)
     X, labels = make_data(sizes, 200, "cross_entropy")
-    onehot = np.eye(10)[:, labels]
+    onehot = np.ascontiguousarray(np.eye(10)[:, labels])  # plan assumes C order
     for targets, Y in (("labels", labels), ("onehot", onehot)):
         measured = measured_peak(net, X, Y, "cross_entropy", mc.Sqrt(), False)
         predicted = mc.plan(net, 200, mc.Sqrt(), "cross_entropy", targets=targets).peak_bytes
