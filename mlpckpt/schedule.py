@@ -157,28 +157,39 @@ class Budget:
             )["peak_bytes"]
 
         budget = self.max_bytes
-        smallest = revolve_actions(n, 0)
-        floor = peak(smallest)
-        if floor > budget:
-            raise ValueError(
-                f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) is below the "
-                f"smallest feasible budget for this net and call, {floor} B = "
-                f"{floor / 2**20:.3f} MiB (Revolve(0): every activation recomputed)"
-            )
         store_all = StoreAll().actions(n)
         if peak(store_all) <= budget:
             return store_all
-        # Binomial schedules: the peak grows with the slots, so bisect for
-        # the most slots that fit (eq. C6: evaluations fall as slots grow).
-        lo, hi, best = 0, n - 1, smallest
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
+        # Binomial schedules: with uneven widths the peak need not grow with
+        # the slots, so the first few slot counts are all simulated; beyond,
+        # the peak grows with the slots and the most that fit are bisected.
+        best, best_evals, floor = None, None, None
+        dense = min(n - 1, 48)
+        for slots in range(dense + 1):
+            acts = revolve_actions(n, slots)
+            used = peak(acts)
+            floor = used if floor is None else min(floor, used)
+            if used <= budget:
+                evals = count_forward_evals(acts)
+                if best is None or evals < best_evals:
+                    best, best_evals = acts, evals
+        if best is None:
+            raise ValueError(
+                f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) is below the "
+                f"smallest feasible budget for this net and call, {floor} B = "
+                f"{floor / 2**20:.3f} MiB (the leanest binomial schedule)"
+            )
+        lo, hi = dense + 1, n - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
             acts = revolve_actions(n, mid)
             if peak(acts) <= budget:
-                lo, best = mid, acts
+                evals = count_forward_evals(acts)
+                if evals < best_evals:
+                    best, best_evals = acts, evals
+                lo = mid + 1
             else:
                 hi = mid - 1
-        best_evals = count_forward_evals(best)
         # Segments(k) cost 2n - k - (m - 1) (eq. C3) and hold about k - 1 + m
         # arrays (eq. C2): try those cheaper than the binomial one, cheapest
         # first, skipping those whose held arrays alone exceed the budget.

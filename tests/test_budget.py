@@ -181,3 +181,17 @@ def test_uneven_widths_checkpoint_at_narrow_layers():
     assert peak <= small.max_bytes
     loss, got = real.loss_and_grad(X, Y, "mse", strategy=small, out=grads)
     assert loss == ref_loss and all(np.array_equal(a, b) for a, b in zip(ref.weights, got.weights))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_uneven_widths_never_refuse_a_budget_that_fits(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 14))
+    sizes = [int(x) for x in rng.choice([5, 20, 300], size=n + 1)]
+    net = _spec(sizes, activation="leaky_relu")
+    for slots in range(0, n):
+        for out in (False, True):
+            rev = mc.plan(net, 64, mc.Revolve(slots), out=out)
+            bud = mc.plan(net, 64, mc.Budget(rev.peak_bytes), out=out)  # must not raise
+            assert bud.peak_bytes <= rev.peak_bytes
+            assert bud.forward_evals <= rev.forward_evals
