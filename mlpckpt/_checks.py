@@ -1,6 +1,7 @@
 """Input validation: every bad argument becomes a ValueError that names the
 argument, what it got and what was expected."""
 
+import math
 import numbers
 
 import numpy as np
@@ -16,6 +17,13 @@ def check_choice(name, value, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: got {value!r}, expected one of {sorted(choices)}")
     return value
+
+
+def check_bool(name, value):
+    """``value`` must be a bool (``"no"`` is not False)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
 
 
 def check_int(name, value, minimum=1):
@@ -235,6 +243,7 @@ def parse_bytes(text):
         value = float(num)
     except ValueError:
         raise ValueError(f"size: got {text!r}, expected a number such as 50MiB") from None
-    if not value > 0:
-        raise ValueError(f"size: got {text!r}, expected a positive size")
-    return int(value * _UNITS[unit])
+    size = value * _UNITS[unit] if math.isfinite(value) else math.inf
+    if not (math.isfinite(size) and size >= 1):
+        raise ValueError(f"size: got {text!r}, expected a finite size of at least 1 byte")
+    return int(size)

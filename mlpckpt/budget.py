@@ -24,7 +24,8 @@ plan stays feasible) and the working set of a part is bounded generously
 (five of its widest arrays plus temporaries); the schedule it returns is
 then checked by the exact simulation of :mod:`mlpckpt.memory`, and
 ``Budget`` keeps it only if it fits and beats the uniform candidates.
-Cost: ``O(n^2 * LEVELS)`` vectorised work, about 0.6 s for ``n = 1000``.
+Cost: ``O(n^2 * LEVELS)`` vectorised work, about 0.6 s a round for
+``n = 1000`` (a whole ``Budget`` plan with uneven widths: 1-4 s there).
 """
 
 import math

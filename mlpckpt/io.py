@@ -25,6 +25,15 @@ FORMAT = "mlpckpt-1"
 def save(net, path):
     """Write ``net`` to ``path`` (any extension; ``.npz`` recommended)."""
     path = os.fspath(path)
+    for name, params in (("weights", net.weights), ("biases", net.biases)):
+        for k, arr in enumerate(params):
+            if not _checks.all_finite(arr):
+                raise ValueError(f"{name}[{k}]: expected finite values, got NaN or inf (not saved)")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"path: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"path: {path!r} is a directory, expected a file name")
     arrays = {
         "format": np.array(FORMAT),
         "sizes": np.array(net.sizes, dtype=np.int64),
@@ -36,9 +45,11 @@ def save(net, path):
     for k, (W, b) in enumerate(zip(net.weights, net.biases)):
         arrays[f"W{k}"] = W
         arrays[f"b{k}"] = b
-    directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".mlpckpt-", suffix=".tmp", dir=directory)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
             fh.flush()
@@ -116,6 +127,8 @@ def load(path):
                     raise ValueError(f"path: unexpected fields {sorted(extra)[:5]}")
     except ValueError as exc:
         msg = str(exc)
+        if "pickle" in msg:  # numpy's word for "not an array file": never unpickled
+            msg = "not an .npz archive (load never unpickles)"
         raise ValueError(msg if msg.startswith("path:") else f"path: {path!r}: {msg}") from exc
     except (OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"path: {path!r} is not a readable mlpckpt model ({exc})") from exc

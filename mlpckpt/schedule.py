@@ -68,7 +68,7 @@ class Segments:
     k: int
 
     def __post_init__(self):
-        _check_count("Segments(k)", self.k, minimum=1)
+        object.__setattr__(self, "k", _check_count("Segments(k)", self.k, minimum=1))
 
     def actions(self, n):
         bounds = segment_bounds(n, min(self.k, n))
@@ -105,7 +105,7 @@ class Revolve:
     slots: int
 
     def __post_init__(self):
-        _check_count("Revolve(slots)", self.slots, minimum=0)
+        object.__setattr__(self, "slots", _check_count("Revolve(slots)", self.slots, minimum=0))
 
     def actions(self, n):
         return revolve_actions(n, self.slots)
@@ -326,8 +326,9 @@ def binomial_actions(tasks, out=None):
 
 
 def _check_count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    from ._checks import check_int
+
+    return check_int(name, value, minimum)
 
 
 def segment_bounds(n, k):
@@ -461,6 +462,9 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
     from . import _checks, memory
 
     batch_size = _checks.check_int("batch_size", batch_size)
+    _checks.check_strategy(strategy)
+    out = _checks.check_bool("out", out)
+    fuse_update = _checks.check_bool("fuse_update", fuse_update)
     _checks.check_loss(loss, net.output)
     _checks.check_choice("targets", targets, {"labels", "onehot"})
     if strategy is None:

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from ._checks import check_choice, check_int, check_positive_float, make_rng
+from ._checks import check_bool, check_choice, check_int, check_positive_float, make_rng
 from .params import flatten, unflatten
 
 __all__ = ["SGD", "Adam", "make_optimizer", "fit", "fit_lbfgs"]
@@ -200,6 +200,9 @@ def fit(
 ):
     """Minibatch training; see :meth:`mlpckpt.MLP.fit`."""
     epochs = check_int("epochs", epochs, minimum=0)
+    shuffle = check_bool("shuffle", shuffle)
+    fuse_update = check_bool("fuse_update", fuse_update)
+    progress = check_bool("progress", progress)
     if callback is not None and not callable(callback):
         raise ValueError(f"callback: expected a callable or None, got {callback!r}")
     X, Y = net._check_batch(X, Y, loss)
