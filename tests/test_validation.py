@@ -553,3 +553,56 @@ def test_predict_proba_identity(data):
     net = mc.MLP([3, 4, 2], output="identity")
     with pytest.raises(ValueError, match=r"^output: predict_proba needs output='sigmoid' or 'softmax'"):
         net.predict_proba(X)
+
+
+# -- found in review -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["inf", "1e400", "0.5B", "0", "nan"])
+def test_budget_sizes_must_be_finite_and_at_least_one_byte(text):
+    with pytest.raises(ValueError, match="^size:"):
+        mc.Budget(text)
+
+
+def test_strategy_counts_accept_numpy_integers():
+    assert mc.Segments(np.int64(3)).k == 3 and type(mc.Segments(np.int64(3)).k) is int
+    assert mc.Revolve(np.int32(2)).slots == 2
+    with pytest.raises(ValueError, match=r"Revolve\(slots\)"):
+        mc.Revolve(-1)
+    with pytest.raises(ValueError, match=r"Segments\(k\)"):
+        mc.Segments(0)
+
+
+def test_flags_must_be_booleans():
+    net = mc.MLP([2, 3, 1], seed=0)
+    X, Y = np.ones((2, 4)), np.ones((1, 4))
+    with pytest.raises(ValueError, match="^shuffle:"):
+        net.fit(X, Y, epochs=1, shuffle="no")
+    with pytest.raises(ValueError, match="^fuse_update:"):
+        net.fit(X, Y, epochs=1, fuse_update="yes")
+    with pytest.raises(ValueError, match="^out:"):
+        mc.plan(net, 4, mc.Sqrt(), out="yes")
+
+
+def test_plan_and_fit_refuse_classes_for_objects():
+    net = mc.MLP([2, 3, 1], seed=0)
+    with pytest.raises(ValueError, match="^strategy:"):
+        mc.plan(net, 4, mc.Sqrt)
+    with pytest.raises(ValueError, match="^optimizer:"):
+        net.fit(np.ones((2, 4)), np.ones((1, 4)), epochs=1, optimizer=mc.SGD)
+
+
+def test_save_refuses_nan_weights_and_missing_directories(tmp_path):
+    net = mc.MLP([2, 3, 1], seed=0)
+    target = tmp_path / "m.npz"
+    net.save(target)
+    before = target.read_bytes()
+    net.weights[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^weights\[0\]:"):
+        net.save(target)
+    assert target.read_bytes() == before  # untouched
+    net.weights[0][0, 0] = 0.0
+    with pytest.raises(ValueError, match="^path:.*does not exist"):
+        net.save(tmp_path / "missing" / "m.npz")
+    with pytest.raises(ValueError, match="^path:.*directory"):
+        net.save(tmp_path)
