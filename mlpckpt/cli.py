@@ -66,6 +66,11 @@ def add_net_arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
 
 
+def activation_for(args):
+    """``--activation tanh`` or one name per hidden layer, ``tanh,relu``."""
+    return args.activation.split(",") if "," in args.activation else args.activation
+
+
 def output_for(args):
     """The output map: --output, or the one the loss needs."""
     if args.output:
@@ -84,6 +89,7 @@ def build_parser():
     _add_demo(sub)
     _add_plan(sub)
     _add_gradcheck(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -99,11 +105,13 @@ def _run_demo(args):
 
     import mlpckpt as mc
 
+    if args.epochs < 1:
+        raise CliError(f"--epochs: expected an int >= 1, got {args.epochs}")
+    strategy = parse_strategy(args.strategy)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 512))
     labels = (X[0] * X[1] + np.sin(X[2]) > 0).astype(np.int64)  # a non-linear rule
     net = mc.MLP([8] + [32] * 12 + [2], activation="tanh", output="softmax", seed=0)
-    strategy = parse_strategy(args.strategy)
     print(f"{net}\nstrategy {strategy!r}: {args.epochs} epochs of Adam, batch 64")
 
     def report(epoch, loss):
@@ -129,20 +137,6 @@ def _add_plan(sub):
     p.set_defaults(run=_run_plan)
 
 
-def build_net(args, **kwargs):
-    """An MLP from the net options (weights drawn with ``--seed``)."""
-    import mlpckpt as mc
-
-    return mc.MLP(
-        parse_sizes(args),
-        activation=args.activation,
-        output=output_for(args),
-        dtype=args.dtype,
-        seed=args.seed,
-        **kwargs,
-    )
-
-
 def _run_plan(args):
     import mlpckpt as mc
 
@@ -155,7 +149,7 @@ def _run_plan(args):
     output = _checks.check_output(output_for(args))
     net = SimpleNamespace(
         sizes=sizes,
-        activations=_checks.check_activations(args.activation, len(sizes) - 2),
+        activations=_checks.check_activations(activation_for(args), len(sizes) - 2),
         output=output,
         dtype=_checks.check_dtype(args.dtype),
     )
@@ -219,7 +213,7 @@ def _run_gradcheck(args):
     sizes = parse_sizes(args)
     if args.batch < 1:
         raise CliError(f"--batch: got {args.batch}, expected an int >= 1")
-    activation = args.activation.split(",") if "," in args.activation else args.activation
+    activation = activation_for(args)
     rng = np.random.default_rng(args.seed)
     net = mc.MLP(sizes, activation=activation, output=output_for(args), dtype=args.dtype, seed=rng)
     n_out, batch = sizes[-1], args.batch
@@ -252,6 +246,138 @@ def _run_gradcheck(args):
         print(f"{net}, batch {batch}, loss {args.loss!r}, strategy {strategy!r}")
         print(report)
     return 0 if report.passed else 1
+
+
+def _add_bench(sub):
+    p = sub.add_parser(
+        "bench",
+        help="benchmark memory and time against depth; plot the results",
+        description="`bench memory` measures (fresh child processes) and writes CSV, JSON and "
+        "PNG figures; `bench plot CSV` redraws the figures from a CSV.",
+    )
+    bsub = p.add_subparsers(dest="bench_command", metavar="{memory,plot}")
+    p.set_defaults(run=lambda args: _bench_usage(p))
+    m = bsub.add_parser(
+        "memory",
+        help="measure memory, forward evaluations and time against depth (writes CSV, JSON, PNG)",
+    )
+    m.add_argument("--quick", action="store_true",
+                   help="depths 8..256, storeall,sqrt,revolve:10, 3 timing rounds (under a minute)")
+    m.add_argument("--depths", help="comma-separated depths (default 8,16,...,1024)")
+    m.add_argument("--width", type=int, default=64, help="layer width (default 64)")
+    m.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
+    m.add_argument("--dtype", default="float64", help="float64 or float32 (default float64)")
+    m.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    m.add_argument("--init", default="xavier", help="weight initialisation (default xavier)")
+    m.add_argument("--strategies",
+                   help="comma-separated: storeall,sqrt,segments:K,revolve:S,budget:SIZE,budget:sqrt "
+                   "(default storeall,sqrt,revolve:4,revolve:10 and budget:sqrt when Budget exists)")
+    m.add_argument("--repeats", type=int, default=None, help="timing rounds (default 7, --quick 3)")
+    m.add_argument("--threads", type=int, default=1,
+                   help="BLAS/OpenMP threads in the measuring processes (default 1; 0 = inherit)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", default="bench_out", help="output directory (default bench_out)")
+    m.add_argument("--no-plot", action="store_true", help="write CSV and JSON only")
+    m.set_defaults(run=_run_bench_memory)
+    q = bsub.add_parser("plot", help="draw the figures from a CSV written by `bench memory`")
+    q.add_argument("csv", help="memory_vs_depth.csv")
+    q.add_argument("--out", default=None, help="output directory (default: the CSV's directory)")
+    q.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
+    q.set_defaults(run=_run_bench_plot)
+
+
+def _bench_usage(parser):
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _int_list(option, text):
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise CliError(f"{option}: got {text!r}, expected comma-separated positive ints") from None
+    if not values or min(values) < 1:
+        raise CliError(f"{option}: got {text!r}, expected comma-separated positive ints")
+    return values
+
+
+def _run_bench_memory(args):
+    from . import bench
+
+    depths = _int_list("--depths", args.depths) if args.depths else (
+        bench.QUICK_DEPTHS if args.quick else bench.DEFAULT_DEPTHS)
+    if args.strategies:
+        strategies = [s for s in args.strategies.split(",") if s.strip()]
+        try:
+            strategies = [bench.normalize_strategy(s) for s in strategies]
+        except ValueError as exc:
+            raise CliError(f"--{exc}") from None
+    else:
+        strategies = list(bench.QUICK_STRATEGIES) if args.quick else None
+    repeats = args.repeats if args.repeats is not None else (
+        bench.QUICK_REPEATS if args.quick else bench.DEFAULT_REPEATS)
+    for option, value, low in (("--width", args.width, 1), ("--batch", args.batch, 1),
+                               ("--repeats", repeats, 1), ("--threads", args.threads, 0)):
+        if value < low:
+            raise CliError(f"{option}: got {value}, expected an int >= {low}")
+    rows, paths = bench.run_memory(
+        depths=depths,
+        width=args.width,
+        batch=args.batch,
+        strategies=strategies,
+        repeats=repeats,
+        dtype=args.dtype,
+        activation=args.activation,
+        init=args.init,
+        seed=args.seed,
+        threads=args.threads,
+        out_dir=args.out,
+        plot=not args.no_plot,
+    )
+    failed = [r for r in rows if r.get("error")]
+    for r in failed:
+        print(f"failed: depth {r['depth']} {r['strategy']}: {r['error']}", file=sys.stderr)
+    _print_bench_summary(rows)
+    for key in ("csv", "json"):
+        print(f"wrote {paths[key]}")
+    for p in paths["figures"]:
+        print(f"wrote {p}")
+    return 1 if failed else 0
+
+
+def _print_bench_summary(rows):
+    from .bench import MIB, fit_slope
+
+    ok = [r for r in rows if not r.get("error")]
+    if not ok:
+        return
+    print(f"{'strategy':<14s} {'slope':>6s} {'deepest n':>9s} {'peak (out=)':>14s} "
+          f"{'plan error':>11s} {'time/StoreAll':>14s}")
+    for spec in dict.fromkeys(r["strategy"] for r in ok):
+        rs = sorted((r for r in ok if r["strategy"] == spec), key=lambda r: r["depth"])
+        slope = fit_slope([r["depth"] for r in rs], [r["measured_peak_bytes_out"] for r in rs])
+        last = rs[-1]
+        ratio = last.get("time_ratio_storeall")
+        slope_text = "-" if slope is None else f"{0.0 if abs(slope) < 0.005 else slope:.2f}"
+        print(f"{spec:<14s} {slope_text:>6s} {last['depth']:9d} "
+              f"{last['measured_peak_bytes_out'] / MIB:10.3f} MiB "
+              f"{100 * last['prediction_error_out']:+10.2f}% "
+              f"{(f'{ratio:.3f}x' if ratio else '-'):>14s}")
+    print("(peak: tracemalloc, gradients preallocated (out=), at the deepest n measured; "
+          "slope: log-log fit over n >= 64)")
+
+
+def _run_bench_plot(args):
+    import os
+
+    from . import bench
+
+    if not os.path.isfile(args.csv):
+        raise CliError(f"csv: no such file {args.csv!r}")
+    out = args.out if args.out else (os.path.dirname(args.csv) or ".")
+    for p in bench.plot_results(args.csv, out, dpi=args.dpi):
+        print(f"wrote {p}")
+    return 0
 
 
 def main(argv=None):
