@@ -72,7 +72,6 @@ def main(argv=None):
         print("torch_compare: PyTorch is not installed (pip install torch==2.13.0 for a CPU build); "
               "skipping the comparison.")
         return 0
-    import tracemalloc
 
     import numpy as np
 
@@ -139,15 +138,7 @@ def main(argv=None):
           f"max rel. difference of dW[0]: {rel:.2e}", file=sys.stderr)
 
     # -- memory ------------------------------------------------------------
-    def traced_peak(fn):
-        tracemalloc.start()
-        try:
-            base = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-            fn()
-            return tracemalloc.get_traced_memory()[1] - base
-        finally:
-            tracemalloc.stop()
+    from mlpckpt.bench import traced_peak
 
     def torch_peak(fn):
         from torch.profiler import ProfilerActivity, profile

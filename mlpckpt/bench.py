@@ -270,8 +270,11 @@ def _rss_growth(call):
     return max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
 
 
-def _traced_peak(call):
-    """tracemalloc peak of ``call()`` above the memory traced before it."""
+def traced_peak(call):
+    """tracemalloc peak of ``call()`` above the memory traced before it (bytes).
+
+    The protocol of the tests and the benchmarks: call once before to build
+    and cache the schedule, then measure."""
     import tracemalloc
 
     tracemalloc.start()
@@ -310,7 +313,7 @@ def _child_memory(config):
         # first call (it also compiles the schedule): peak RSS, before any
         # warm call could raise the high-water mark
         row["rss_growth_bytes" + suffix] = _rss_growth(call)
-        row["measured_peak_bytes" + suffix] = _traced_peak(call)  # schedule now cached
+        row["measured_peak_bytes" + suffix] = traced_peak(call)  # schedule now cached
         row["predicted_peak_bytes" + suffix] = sched.peak_bytes
         row["predicted_activation_bytes" + suffix] = sched.activation_bytes
         if out:

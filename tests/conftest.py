@@ -8,7 +8,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import pytest
 
-import mlpckpt as mc
 
 
 def make_data(sizes, batch, loss, seed=0, dtype="float64"):

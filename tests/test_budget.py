@@ -1,26 +1,18 @@
 """Budget(max_bytes): fits its budget (measured), never worse than Revolve at
 the same bytes on uniform widths, clear errors; fused updates."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import mlpckpt as mc
 from conftest import OUTPUT_FOR, make_data
+from mlpckpt.bench import traced_peak
 from mlpckpt.schedule import griewank_t
 
 
 def measured_peak(fn):
     fn()  # warm: the schedule is planned and cached on the first call
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    return traced_peak(fn)
 
 
 def test_budget_parses_units():

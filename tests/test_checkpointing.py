@@ -1,7 +1,6 @@
 """The checkpoint engine: schedules, exactness, counting honesty and memory."""
 
 import math
-import tracemalloc
 from functools import lru_cache
 
 import numpy as np
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 import mlpckpt as mc
 from conftest import OUTPUT_FOR, make_data
 from mlpckpt import layers
+from mlpckpt.bench import traced_peak
 from mlpckpt.schedule import (
     BACKWARD,
     FORWARD,
@@ -233,14 +233,7 @@ def test_counted_forward_evals_equal_plan(n, strategy, count_forwards):
 def measured_peak(net, X, Y, loss, strategy, out):
     grads = net.zeros_like_grads() if out else None
     net.loss_and_grad(X, Y, loss, strategy=strategy, out=grads)  # schedule cached
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        net.loss_and_grad(X, Y, loss, strategy=strategy, out=grads)
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    return traced_peak(lambda: net.loss_and_grad(X, Y, loss, strategy=strategy, out=grads))
 
 
 MEMORY_CASES = [
