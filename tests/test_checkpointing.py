@@ -317,3 +317,24 @@ def test_executor_rejects_unknown_action():
     with pytest.raises(ValueError, match="unconsumed"):
         mc.backprop.execute(((FORWARD, 0, 2, 1), (LOSS,)), net2.weights, net2.biases, ["tanh"], "identity", X, Y, "mse")
     assert BACKWARD == 2
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    widths=st.lists(st.integers(1, 80), min_size=2, max_size=30),
+    batch=st.integers(1, 300),
+    activation=st.sampled_from(sorted(mc.activations.ACTIVATIONS)),
+    loss=st.sampled_from(["mse", "bce", "cross_entropy"]),
+    which=st.integers(0, 4),
+    param=st.integers(0, 6),
+    out=st.booleans(),
+    dtype=st.sampled_from(["float64", "float32"]),
+)
+def test_random_configurations_plan_bounds_tracemalloc(widths, batch, activation, loss, which, param, out, dtype):
+    n = len(widths) - 1
+    strategy = [mc.StoreAll(), mc.Sqrt(), mc.Segments(param + 1), mc.Revolve(param), None][which]
+    net = mc.MLP(widths, activation=activation, output=OUTPUT_FOR[loss], dtype=dtype, seed=param)
+    X, Y = make_data(widths, batch, loss, seed=n, dtype=dtype)
+    measured = measured_peak(net, X, Y, loss, strategy, out)
+    predicted = mc.plan(net, batch, strategy, loss, out=out).peak_bytes
+    assert measured <= predicted <= 1.05 * measured + 64 * KIB
