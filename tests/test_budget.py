@@ -187,3 +187,22 @@ def test_uneven_widths_never_refuse_a_budget_that_fits(seed):
             bud = mc.plan(net, 64, mc.Budget(rev.peak_bytes), out=out)  # must not raise
             assert bud.peak_bytes <= rev.peak_bytes
             assert bud.forward_evals <= rev.forward_evals
+
+
+def test_budget_counted_forward_evals_equal_plan(monkeypatch):
+    from mlpckpt import layers
+
+    calls = []
+    real = layers.layer_forward
+    monkeypatch.setattr(layers, "layer_forward", lambda *a: calls.append(1) or real(*a))
+    sizes = [6] + [4 if k % 3 else 40 for k in range(1, 60)] + [3]
+    net = mc.MLP(sizes, seed=0)
+    X, Y = make_data(sizes, 16, "mse")
+    floor = mc.plan(net, 16, mc.Revolve(0)).peak_bytes
+    for extra in (0, 20_000, 80_000):
+        budget = mc.Budget(floor + extra)
+        predicted = mc.plan(net, 16, budget).forward_evals
+        net.loss_and_grad(X, Y, "mse", strategy=budget)  # plans and caches
+        calls.clear()
+        net.loss_and_grad(X, Y, "mse", strategy=budget)
+        assert len(calls) == predicted
