@@ -137,6 +137,15 @@ def _add_plan(sub):
     p.set_defaults(run=_run_plan)
 
 
+def _check_writable(path, option):
+    """Fail before any work when ``path``'s directory does not exist."""
+    import os
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CliError(f"{option}: directory {directory!r} does not exist")
+
+
 def _run_plan(args):
     import mlpckpt as mc
 
@@ -153,6 +162,8 @@ def _run_plan(args):
         output=output,
         dtype=_checks.check_dtype(args.dtype),
     )
+    if args.plot:
+        _check_writable(args.plot, "--plot")
     strategy = parse_strategy(args.strategy)
     sched = mc.plan(
         net,
@@ -391,6 +402,10 @@ def main(argv=None):
         return args.run(args)
     except (CliError, ValueError) as exc:
         print(f"mlpckpt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"mlpckpt {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
 
 
