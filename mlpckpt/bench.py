@@ -609,10 +609,13 @@ def run_memory(
         json.dump({"meta": meta, "columns": COLUMNS, "rows": rows}, f, indent=1)
     paths = {"csv": csv_path, "json": json_path, "figures": []}
     say(f"wrote {csv_path} and {json_path} ({meta['elapsed_s']} s of measuring)")
-    if plot:
-        paths["figures"] = plot_results(rows, out_dir)
-        for p in paths["figures"]:
-            say(f"wrote {p}")
+    if plot and not any(r.get("measured_peak_bytes_out") for r in rows):
+        say("no configuration could be measured: no figures written")
+    elif plot:
+        for stale in FIGURES:  # figures of an earlier run must not sit beside new data
+            if os.path.exists(os.path.join(out_dir, stale)):
+                os.remove(os.path.join(out_dir, stale))
+        paths["figures"] = plot_results(rows, out_dir)  # the caller reports them
     return rows, paths
 
 
@@ -660,27 +663,37 @@ def read_csv(path):
     ValueError
         Naming ``csv`` when the file lacks the needed columns.
     """
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"depth", "strategy", "measured_peak_bytes_out", "predicted_peak_bytes_out"} - set(
-            reader.fieldnames or ()
-        )
-        if missing:
-            raise ValueError(f"csv: {path!r} lacks columns {sorted(missing)}; expected a file "
-                             "written by `mlpckpt bench memory`")
-        rows = []
-        for raw in reader:
-            row = {}
-            for k, v in raw.items():
-                if v in ("", None):
-                    row[k] = None
-                elif k in _INT_COLUMNS:
-                    row[k] = int(float(v))
-                elif k in _FLOAT_COLUMNS:
-                    row[k] = float(v)
-                else:
-                    row[k] = v
-            rows.append(row)
+    required = {"depth", "strategy", "width", "batch", "dtype", "activation", "loss",
+                "measured_peak_bytes_out", "predicted_peak_bytes_out"}
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = required - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"csv: {path!r} lacks columns {sorted(missing)}; expected a file "
+                                 "written by `mlpckpt bench memory`")
+            rows = []
+            for line, raw in enumerate(reader, start=2):
+                row = {}
+                for k, v in raw.items():
+                    try:
+                        if v in ("", None):
+                            row[k] = None
+                        elif k in _INT_COLUMNS:
+                            row[k] = int(float(v))
+                        elif k in _FLOAT_COLUMNS:
+                            row[k] = float(v)
+                        else:
+                            row[k] = v
+                    except ValueError:
+                        raise ValueError(f"csv: {path!r} line {line} column {k!r}: "
+                                         f"expected a number, got {v!r}") from None
+                for k in ("depth", "strategy"):
+                    if row.get(k) is None:
+                        raise ValueError(f"csv: {path!r} line {line}: column {k!r} is empty")
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise ValueError(f"csv: {path!r} is not a text CSV file") from None
     return rows
 
 
@@ -688,7 +701,9 @@ def read_csv(path):
 def fit_slope(depths, values, min_depth=SLOPE_MIN_DEPTH):
     """Least-squares slope of ``log(values)`` against ``log(depths)``.
 
-    Uses the depths ``>= min_depth`` when at least two exist, else all.
+    Uses the depths ``>= min_depth`` (the range the plots state) when at
+    least two exist; with fewer, all depths when none reaches ``min_depth``
+    (a quick run), else no slope (a strategy that stopped fitting early).
 
     Returns
     -------
@@ -699,6 +714,8 @@ def fit_slope(depths, values, min_depth=SLOPE_MIN_DEPTH):
     big = [(d, v) for d, v in pts if d >= min_depth]
     if len(big) >= 2:
         pts = big
+    elif big or any(d >= min_depth for d in depths if d):
+        return None
     if len(pts) < 2:
         return None
     xs = [math.log(d) for d, _ in pts]
@@ -750,6 +767,7 @@ def _plain_log_y(ax):
     from matplotlib.ticker import FuncFormatter
 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
 
 
 def _label(spec):

@@ -13,6 +13,17 @@ class CliError(Exception):
     """A bad argument: reported as one line, exit status 2."""
 
 
+def _seed(text):
+    """argparse type of --seed: an int >= 0 (numpy's own message names no option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
+    return value
+
+
 def parse_sizes(args):
     """Layer sizes from ``--sizes 8,16,3`` or ``--width W --depth D``."""
     if getattr(args, "sizes", None):
@@ -63,7 +74,7 @@ def add_net_arguments(parser):
     parser.add_argument("--loss", default="mse", help="mse, bce or cross_entropy (default mse)")
     parser.add_argument("--dtype", default="float64", help="float64 or float32")
     parser.add_argument("--strategy", default="storeall", help="storeall|sqrt|segments:K|revolve:S|budget:SIZE")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed, an int >= 0")
 
 
 def activation_for(args):
@@ -137,13 +148,16 @@ def _add_plan(sub):
     p.set_defaults(run=_run_plan)
 
 
-def _check_writable(path, option):
-    """Fail before any work when ``path``'s directory does not exist."""
+def _check_writable(path, option, suffix=".png"):
+    """Fail before any work when ``path``'s directory does not exist or its
+    extension is not ``suffix``."""
     import os
 
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CliError(f"{option}: directory {directory!r} does not exist")
+    if not path.lower().endswith(suffix):
+        raise CliError(f"{option}: expected a {suffix} file name, got {path!r}")
 
 
 def _run_plan(args):
@@ -286,7 +300,7 @@ def _add_bench(sub):
     m.add_argument("--repeats", type=int, default=None, help="timing rounds (default 7, --quick 3)")
     m.add_argument("--threads", type=int, default=1,
                    help="BLAS/OpenMP threads in the measuring processes (default 1; 0 = inherit)")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=_seed, default=0, help="random seed, an int >= 0")
     m.add_argument("--out", default="bench_out", help="output directory (default bench_out)")
     m.add_argument("--no-plot", action="store_true", help="write CSV and JSON only")
     m.set_defaults(run=_run_bench_memory)
@@ -395,9 +409,9 @@ def main(argv=None):
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # no sub-command: usage, and a non-zero status
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return args.run(args)
     except (CliError, ValueError) as exc:

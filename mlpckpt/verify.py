@@ -264,11 +264,18 @@ def _as_blocks(params):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"params[{i}]: expected finite values, got NaN or inf")
         blocks.append(arr)
+    if sum(b.size for b in blocks) == 0:
+        raise ValueError("params: expected at least one entry to check, got only empty arrays")
     return blocks, single
 
 
 def _check_grad_value(g, blocks, single):
     """The analytic gradient as float64 blocks of the params' shapes."""
+    if not single and isinstance(g, np.ndarray):
+        raise ValueError(
+            f"grad: params is a list of {len(blocks)} arrays, so grad must return a list "
+            f"of {len(blocks)} arrays; got one array of shape {g.shape} (wrap it in a list)"
+        )
     items = [g] if single and not isinstance(g, (list, tuple)) else g
     try:
         items = list(items)
@@ -283,7 +290,11 @@ def _check_grad_value(g, blocks, single):
         )
     out = []
     for i, (gi, b) in enumerate(zip(items, blocks)):
-        arr = np.asarray(gi)
+        try:
+            arr = np.asarray(gi)
+        except ValueError:
+            raise ValueError(f"grad: block {i}: expected an array of shape {b.shape}, "
+                             "got a ragged sequence") from None
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"grad: block {i}: expected a real array, got dtype {arr.dtype}")
         if arr.shape != b.shape:
@@ -320,7 +331,12 @@ def _check_options(method, eps, rtol, atol, n_directions, max_entries):
 
 
 def _real_value(value, name="fun"):
-    v = np.asarray(value)
+    try:
+        v = np.asarray(value)
+    except ValueError:
+        v = np.asarray(None)
+    if v.dtype.kind not in "biufc":
+        raise ValueError(f"{name}: expected a number as return value, got {value!r}")
     if v.size != 1:
         raise ValueError(f"{name}: expected a scalar return value, got shape {v.shape}")
     return v.reshape(())[()]
@@ -370,8 +386,9 @@ def check_gradients(
     seed : int or numpy.random.Generator, default 0
         Drives the directions and the entry subset (never global state).
     max_entries : int, optional
-        Check at most this many entries, chosen at random in every block
-        (at least one per non-empty block); default all of them.
+        Check about this many entries, chosen at random in every block;
+        every non-empty block gets at least one, so with more blocks than
+        ``max_entries`` more are checked. Default: all of them.
     names : list of str, optional
         Block names for the report (default ``params[i]``).
 
@@ -406,6 +423,10 @@ def check_gradients(
     floor = atol / rtol  # |g_hat| below this is judged by atol alone
     n_params = sum(b.size for b in blocks)
     notes = []
+    narrow = [np.asarray(p).dtype for p in ([params] if single else params)]
+    if any(d.kind == "f" and d.itemsize < 8 for d in narrow):
+        notes.append("params of a narrower float type were checked as float64 copies: "
+                     "this checks the code, not its rounding in that type")
 
     if method == "directional":
         if eps is None:
