@@ -18,3 +18,24 @@ def test_readme_has_code_blocks():
 def test_readme_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {"__name__": "__readme__"})
+
+
+CLI_LINES = [
+    line.split(None, 1)[1]
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    for line in block.splitlines()
+    if line.startswith("mlpckpt plan ") or line.startswith("mlpckpt gradcheck ")
+    if "--plot" not in line
+]
+
+
+def test_readme_has_cli_lines():
+    assert len(CLI_LINES) >= 4
+
+
+@pytest.mark.parametrize("line", CLI_LINES)
+def test_readme_cli_line_runs(line, capsys):
+    from mlpckpt.cli import main
+
+    assert main(line.split()) == 0
+    assert capsys.readouterr().out
