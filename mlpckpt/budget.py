@@ -1,4 +1,10 @@
-"""A dynamic program over the real layer sizes for ``Budget(max_bytes)``.
+"""Planning for ``Budget(max_bytes)``: the search, and a dynamic program
+over the real layer sizes.
+
+:func:`search` takes the cheapest of plain backprop, the binomial schedules
+and the segment schedules that fit, each judged by the exact simulation of
+:mod:`mlpckpt.memory`, then lets :func:`dp_actions` try to beat it on chains
+of uneven widths (paper_notes/checkpointing.md, section 6).
 
 Chains with uneven widths want their checkpoints at narrow layers, which
 ``Segments`` and ``Revolve`` (uniform by construction) do not seek out. This
@@ -33,9 +39,16 @@ import math
 import numpy as np
 
 from . import memory
-from .schedule import FORWARD, binomial_actions
+from .schedule import (
+    FORWARD,
+    Segments,
+    StoreAll,
+    binomial_actions,
+    count_forward_evals,
+    revolve_actions,
+)
 
-__all__ = ["LEVELS", "MAX_LAYERS", "t_table", "dp_actions"]
+__all__ = ["LEVELS", "MAX_LAYERS", "search", "t_table", "dp_actions"]
 
 #: memory units of the discretisation
 LEVELS = 64
@@ -43,6 +56,104 @@ LEVELS = 64
 MAX_LAYERS = 1200
 
 _INF = np.iinfo(np.int64).max // 4
+
+
+def search(budget, sizes, batch, itemsize, hidden, loss, output, out, fuse_update, targets):
+    """Actions of the cheapest schedule whose simulated peak fits ``budget``
+    bytes (paper_notes/checkpointing.md, section 6).
+
+    Parameters are those of :func:`mlpckpt.memory.simulate`.
+
+    Raises
+    ------
+    ValueError
+        When nothing fits, naming the smallest budget that works.
+    """
+    n = len(sizes) - 1
+
+    def peak(actions):
+        return memory.simulate(
+            actions, sizes, batch, itemsize, hidden, loss, output,
+            out=out, fuse_update=fuse_update, targets=targets,
+        )["peak_bytes"]
+
+    store_all = StoreAll().actions(n)
+    if peak(store_all) <= budget:
+        return store_all
+    # Binomial schedules: with uneven widths the peak need not grow with
+    # the slots, so the first few slot counts are all simulated; beyond,
+    # the peak grows with the slots and the most that fit are bisected.
+    best, best_evals, floor = None, None, None
+    dense = min(n - 1, 48)
+    for slots in range(dense + 1):
+        acts = revolve_actions(n, slots)
+        used = peak(acts)
+        floor = used if floor is None else min(floor, used)
+        if used <= budget:
+            evals = count_forward_evals(acts)
+            if best is None or evals < best_evals:
+                best, best_evals = acts, evals
+    if best is None:
+        raise ValueError(
+            f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) is below the "
+            f"smallest feasible budget for this net and call, {floor} B = "
+            f"{floor / 2**20:.3f} MiB (the leanest binomial schedule)"
+        )
+    lo, hi = dense + 1, n - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        acts = revolve_actions(n, mid)
+        if peak(acts) <= budget:
+            evals = count_forward_evals(acts)
+            if evals < best_evals:
+                best, best_evals = acts, evals
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    # Segments(k) cost 2n - k - (m - 1) (eq. C3) and hold about k - 1 + m
+    # arrays (eq. C2): try those cheaper than the binomial one, cheapest
+    # first, skipping those whose held arrays alone exceed the budget.
+    smallest_act = min(sizes[1:]) * batch * itemsize
+    candidates = []
+    for k in range(1, n + 1):
+        m = -(-n // k)
+        evals = 2 * n - k - (m - 1)
+        if evals < best_evals and (k - 1 + m) * smallest_act <= budget:
+            candidates.append((evals, k))
+    for evals, k in sorted(candidates):
+        acts = Segments(k).actions(n)
+        if peak(acts) <= budget:
+            best, best_evals = acts, evals
+            break
+    if len(set(sizes[1:])) > 1:  # uneven widths: checkpoints where they are cheap
+        best = _heterogeneous(best, best_evals, peak, budget, sizes, batch, itemsize,
+                              hidden, loss, output, out, fuse_update, targets)
+    return best
+
+
+def _heterogeneous(best, best_evals, peak, budget, *args):
+    """Improve on ``best`` with :func:`dp_actions`.
+
+    Its memory model is conservative, so the budget it is given is
+    raised (at most 4 rounds) towards the one its schedule really uses."""
+    if len(args[0]) - 1 > MAX_LAYERS:
+        return best
+    virtual = budget
+    for _ in range(4):
+        acts = dp_actions(*args, virtual)
+        if acts is None:
+            break
+        used = peak(acts)
+        if used <= budget:
+            evals = count_forward_evals(acts)
+            if evals < best_evals:
+                best, best_evals = acts, evals
+            if used > 0.98 * budget:
+                break
+            virtual *= budget / used
+        else:
+            virtual = (virtual + budget) / 2 if virtual > budget else 0.9 * virtual
+    return best
 
 
 def t_table(n):
