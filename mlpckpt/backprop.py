@@ -22,7 +22,7 @@ from . import layers, losses
 from .activations import ACTIVATIONS
 from .schedule import BACKWARD, FORWARD, LOSS
 
-__all__ = ["execute"]
+__all__ = ["execute", "logits"]
 
 
 def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None):
@@ -111,3 +111,34 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     if acts.keys() != {0}:
         raise ValueError(f"actions: schedule left activations {sorted(acts)[1:]} unconsumed")
     return value, dW, db
+
+
+def logits(weights, biases, hidden, X, dtype=None):
+    """The last pre-activation ``a[n]`` of a plain forward pass.
+
+    Only the current layer's input and output are alive at any time (no
+    schedule, no gradients): what :meth:`mlpckpt.MLP.forward` and the
+    gradient checker's loss evaluations run.
+
+    Parameters
+    ----------
+    weights, biases : lists of ndarray
+        Shapes ``(n_{k+1}, n_k)`` and ``(n_{k+1}, 1)``.
+    hidden : list of str, length n - 1
+    X : ndarray, shape (n_0, batch)
+    dtype : numpy dtype, optional
+        Of the computed arrays; default that of ``weights[0]`` and ``X``.
+
+    Returns
+    -------
+    ndarray, shape (n_n, batch)
+    """
+    n = len(weights)
+    if dtype is None:
+        dtype = np.result_type(weights[0], X)
+    cur = X
+    for k in range(n):
+        nxt = np.empty((weights[k].shape[0], X.shape[1]), dtype=dtype)
+        fn = ACTIVATIONS[hidden[k]][0] if k + 1 < n else None  # logits: no map
+        cur = layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
+    return cur

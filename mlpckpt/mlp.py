@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks, backprop, layers, schedule, train
-from .activations import ACTIVATIONS, output_forward
+from . import _checks, backprop, schedule, train
+from .activations import output_forward
 from .params import INITS, init_params
 
 __all__ = ["MLP", "Grads"]
@@ -96,13 +96,8 @@ class MLP:
         return self._forward(X)
 
     def _forward(self, X):
-        # Two live buffers at a time: forward never keeps the chain.
-        cur = X
-        fns = [ACTIVATIONS[h][0] for h in self.activations] + [None]
-        for k, (W, b) in enumerate(zip(self.weights, self.biases)):
-            nxt = np.empty((W.shape[0], X.shape[1]), dtype=np.result_type(W, X))
-            cur = layers.layer_forward(W, b, cur, fns[k], nxt)
-        return output_forward(self.output, cur)
+        z = backprop.logits(self.weights, self.biases, self.activations, X)
+        return output_forward(self.output, z)
 
     def predict_proba(self, X):
         """Sigmoid or softmax outputs, shape ``(n_out, batch)``."""

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import _checks, layers, losses
-from .activations import ACTIVATIONS, SMOOTH
+from . import _checks, backprop, losses
+from .activations import SMOOTH
 
 __all__ = [
     "check_gradients",
@@ -657,20 +657,15 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
     X, Y = net._check_batch(X, Y, loss)
     X64 = np.asarray(X, dtype=np.float64)
     hidden, output = list(net.activations), net.output
-    fns = [ACTIVATIONS[h][0] for h in hidden] + [None]
-    batch = X64.shape[1]
     cast = {np.dtype(np.float64): X64}
 
     def fun(params):
-        Ws, bs = params[0::2], params[1::2]
-        dtype = np.result_type(*params)
-        cur = cast.get(dtype)
-        if cur is None:  # complex step: one complex128 copy of X, reused
-            cur = cast[dtype] = X64.astype(dtype)
-        for k, (W, b) in enumerate(zip(Ws, bs)):
-            nxt = np.empty((W.shape[0], batch), dtype=dtype)
-            cur = layers.layer_forward(W, b, cur, fns[k], nxt)
-        return losses.loss_and_dz(loss, output, cur, Y)  # overwrites cur only
+        dtype = np.result_type(*params)  # complex if any block is perturbed
+        Xd = cast.get(dtype)
+        if Xd is None:  # complex step: one complex128 copy of X, reused
+            Xd = cast[dtype] = X64.astype(dtype)
+        z = backprop.logits(params[0::2], params[1::2], hidden, Xd, dtype)
+        return losses.loss_and_dz(loss, output, z, Y)  # overwrites z only
 
     def grad(params):
         saved = net.weights, net.biases
