@@ -126,40 +126,30 @@ class MLP:
 
     def _actions(self, strategy, batch, loss="mse", out=False, fuse_update=False, targets="labels"):
         _checks.check_strategy(strategy)
-        budgeted = hasattr(strategy, "plan_actions")  # planned against the call's memory
-        key = (strategy, batch) + ((loss, out, fuse_update, targets) if budgeted else ())
+        key = (strategy, batch)
+        if schedule.is_call_dependent(strategy):
+            key += (loss, out, fuse_update, targets)
         actions = self._schedules.get(key)
         if actions is None:
-            if budgeted:
-                actions = strategy.plan_actions(
-                    self.sizes, batch, self.dtype.itemsize, self.activations, loss,
-                    self.output, out, fuse_update, targets,
-                )
-            else:
-                actions = schedule.compile_actions(strategy, self.n_layers)
+            actions = schedule.call_actions(
+                strategy, self.sizes, batch, self.dtype.itemsize, self.activations, loss,
+                self.output, out, fuse_update, targets,
+            )
             if len(self._schedules) > 16:
                 self._schedules.clear()
             self._schedules[key] = actions
         return actions
 
     def _run(self, X, Y, loss, strategy, grads, on_layer):
-        # Validated inputs only: the loop that fit and the checkers share.
+        # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share.
+        # Returns (loss, dW, db) as backprop.execute does.
         actions = self._actions(
             strategy, X.shape[1], loss, grads is not None, on_layer is not None, _targets(Y)
         )
-        value, _, _ = backprop.execute(
-            actions,
-            self.weights,
-            self.biases,
-            self.activations,
-            self.output,
-            X,
-            Y,
-            loss,
-            grads=grads,
-            on_layer=on_layer,
+        return backprop.execute(
+            actions, self.weights, self.biases, self.activations, self.output, X, Y, loss,
+            grads=grads, on_layer=on_layer,
         )
-        return value
 
     def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None):
         """Loss and gradients of one batch.
@@ -187,10 +177,7 @@ class MLP:
             bufs = (out.weights, out.biases)
         else:
             bufs = None
-        actions = self._actions(strategy, X.shape[1], loss, out is not None, False, _targets(Y))
-        value, dW, db = backprop.execute(
-            actions, self.weights, self.biases, self.activations, self.output, X, Y, loss, bufs
-        )
+        value, dW, db = self._run(X, Y, loss, strategy, bufs, None)
         return float(value), (out if out is not None else Grads(dW, db))
 
     def _check_grads(self, out):

@@ -38,6 +38,8 @@ __all__ = [
     "binomial_split",
     "segment_bounds",
     "compile_actions",
+    "call_actions",
+    "is_call_dependent",
     "count_forward_evals",
     "format_action",
 ]
@@ -271,6 +273,22 @@ def compile_actions(strategy, n):
     return strategy.actions(n)
 
 
+def call_actions(strategy, sizes, batch, itemsize, hidden, loss, output, out, fuse_update, targets):
+    """The actions one ``loss_and_grad`` call runs: a ``Budget`` is planned
+    against that call's memory (every argument counts), any other strategy
+    depends on the number of layers only."""
+    if hasattr(strategy, "plan_actions"):
+        return strategy.plan_actions(
+            sizes, batch, itemsize, hidden, loss, output, out, fuse_update, targets
+        )
+    return compile_actions(strategy, len(sizes) - 1)
+
+
+def is_call_dependent(strategy):
+    """Whether :func:`call_actions` depends on more than the layer count."""
+    return hasattr(strategy, "plan_actions")
+
+
 def count_forward_evals(actions):
     """Layer-forward evaluations a schedule performs (the first pass included)."""
     return sum(a[2] - a[1] for a in actions if a[0] == FORWARD)
@@ -385,12 +403,10 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
         strategy = StoreAll()
     sizes = tuple(net.sizes)
     itemsize = net.dtype.itemsize
-    if hasattr(strategy, "plan_actions"):  # Budget: planned against memory
-        actions = strategy.plan_actions(
-            sizes, batch_size, itemsize, net.activations, loss, net.output, out, fuse_update, targets
-        )
-    else:
-        actions = compile_actions(strategy, len(sizes) - 1)
+    actions = call_actions(
+        strategy, sizes, batch_size, itemsize, net.activations, loss, net.output,
+        out, fuse_update, targets,
+    )
     figures = memory.simulate(
         actions, sizes, batch_size, itemsize, net.activations, loss, net.output,
         out=out, fuse_update=fuse_update, targets=targets,

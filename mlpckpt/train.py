@@ -235,7 +235,7 @@ def fit(
             Xb = X[:, idx]
             Yb = Y[idx] if Y.ndim == 1 else Y[:, idx]
             opt.start_step()
-            value = net._run(Xb, Yb, loss, strategy, grads, on_layer)
+            value = net._run(Xb, Yb, loss, strategy, grads, on_layer)[0]
             if not fuse_update:
                 apply_step(opt, weights, biases, *grads)
             total += float(value.real) * Xb.shape[1]
@@ -260,7 +260,7 @@ def fit_lbfgs(net, X, Y, loss="mse", maxiter=200, strategy=None, tol=None):
 
     def fun(x):
         theta[:] = x
-        value = net._run(X, Y, loss, strategy, gviews, None)
+        value = net._run(X, Y, loss, strategy, gviews, None)[0]
         return float(value), grad.astype(np.float64)
 
     try:
