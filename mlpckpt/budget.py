@@ -207,6 +207,7 @@ def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, t
 
     F = np.full((n + 1, LEVELS), _INF, dtype=np.int64)
     choice = np.full((n + 1, LEVELS), -1, dtype=np.int64)  # next checkpoint, -1: top part
+    slot_of = np.zeros((n + 1, LEVELS), dtype=np.int64)  # slots of the part chosen there
     for c in range(n - 1, -1, -1):
         # top part [c, n) with the loss: H(n - c, s) = t(n - c + 1, s + 1)
         top_widest = A[c + 1 : n + 1].max()
@@ -215,6 +216,7 @@ def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, t
         slots = _slots(free, interior, n - c)
         best = np.where(free >= 0, T[n - c + 1, slots + 1], _INF)
         best_choice = np.full(LEVELS, -1, dtype=np.int64)
+        best_slots = slots
         if c + 1 < n:
             cs = np.arange(c + 1, n)
             seg = A[c + 1 : n]
@@ -233,25 +235,21 @@ def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, t
             better = cand < best
             best = np.where(better, cand, best)
             best_choice = np.where(better, cs[j], best_choice)
+            best_slots = np.where(better, slots[np.arange(LEVELS), j], best_slots)
         F[c] = best
         choice[c] = best_choice
+        slot_of[c] = best_slots
     if F[0, 0] >= _INF:
         return None
     # Rebuild: first pass to each checkpoint, then H on top, G below (stack).
     first, tasks, c, lvl = [], [], 0, 0
-    while True:
+    while choice[c, lvl] >= 0:
         nxt = int(choice[c, lvl])
-        if nxt < 0:
-            break
-        free = room - int(used[lvl, 0]) - (5 * int(max(A[c : nxt + 1].max(), A[c])) + slack) - int(grads_from[c])
-        inner = int(A[c + 1 : nxt].max()) if nxt - c > 1 else 0
-        tasks.append(("G", c, nxt - c, int(_slots(np.array([free]), inner, nxt - c)[0])))
+        tasks.append(("G", c, nxt - c, int(slot_of[c, lvl])))
         first.append((FORWARD, c, nxt, 0))
         lvl += int(units[nxt])
         c = nxt
-    free = room - int(used[lvl, 0]) - (loss_tr + 5 * int(max(A[c + 1 :].max(), A[c])) + slack) - int(grads_from[c])
-    inner = int(A[c + 1 : n].max()) if c + 1 < n else 0
-    tasks.append(("H", c, n - c, int(_slots(np.array([free]), inner, n - c)[0])))
+    tasks.append(("H", c, n - c, int(slot_of[c, lvl])))
     return binomial_actions(tasks, out=first)
 
 
