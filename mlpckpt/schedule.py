@@ -23,6 +23,8 @@ Layer indices follow DESIGN.md: ``a[0] = X`` (the caller's, never counted),
 import math
 from dataclasses import dataclass, field
 
+from . import _checks
+
 __all__ = [
     "FORWARD",
     "LOSS",
@@ -70,7 +72,7 @@ class Segments:
     k: int
 
     def __post_init__(self):
-        object.__setattr__(self, "k", _check_count("Segments(k)", self.k, minimum=1))
+        object.__setattr__(self, "k", _checks.check_int("Segments(k)", self.k, minimum=1))
 
     def actions(self, n):
         bounds = segment_bounds(n, min(self.k, n))
@@ -107,7 +109,7 @@ class Revolve:
     slots: int
 
     def __post_init__(self):
-        object.__setattr__(self, "slots", _check_count("Revolve(slots)", self.slots, minimum=0))
+        object.__setattr__(self, "slots", _checks.check_int("Revolve(slots)", self.slots, minimum=0))
 
     def actions(self, n):
         return revolve_actions(n, self.slots)
@@ -136,9 +138,7 @@ class Budget:
     max_bytes: int
 
     def __post_init__(self):
-        from ._checks import parse_bytes
-
-        object.__setattr__(self, "max_bytes", parse_bytes(self.max_bytes))
+        object.__setattr__(self, "max_bytes", _checks.parse_bytes(self.max_bytes))
 
     def actions(self, n):
         raise ValueError(
@@ -239,12 +239,6 @@ def binomial_actions(tasks, out=None):
                 stack.append(("G", start, j, s))
                 stack.append(("G", start + j, length - j, s - 1))
     return tuple(out)
-
-
-def _check_count(name, value, minimum):
-    from ._checks import check_int
-
-    return check_int(name, value, minimum)
 
 
 def segment_bounds(n, k):
@@ -391,7 +385,7 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
     -------
     Schedule
     """
-    from . import _checks, memory
+    from . import memory  # memory imports this module
 
     batch_size = _checks.check_int("batch_size", batch_size)
     _checks.check_strategy(strategy)
