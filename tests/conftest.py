@@ -24,6 +24,18 @@ def make_data(sizes, batch, loss, seed=0, dtype="float64"):
     return X, Y
 
 
+def net_spec(sizes, activation="tanh", output="identity", dtype="float64"):
+    """What plan() reads of a net, without drawing weights (big nets stay cheap)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        sizes=tuple(sizes),
+        activations=[activation] * (len(sizes) - 2),
+        output=output,
+        dtype=np.dtype(dtype),
+    )
+
+
 OUTPUT_FOR = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from conftest import OUTPUT_FOR, make_data
+from conftest import OUTPUT_FOR, make_data, net_spec
 from mlpckpt.bench import traced_peak
 from mlpckpt.schedule import griewank_t
 
@@ -27,7 +27,7 @@ def test_budget_parses_units():
 
 @pytest.mark.parametrize("n", [10, 100, 1000])
 def test_never_more_evaluations_than_revolve_at_the_same_bytes(n):
-    net = mc.MLP([16] * (n + 1), seed=0) if n < 1000 else _spec([64] * (n + 1))
+    net = mc.MLP([16] * (n + 1), seed=0) if n < 1000 else net_spec([64] * (n + 1))
     for slots in (0, 1, 2, 5, 9, 30):
         rev = mc.plan(net, 32, mc.Revolve(slots), out=True)
         bud = mc.plan(net, 32, mc.Budget(rev.peak_bytes), out=True)
@@ -36,14 +36,14 @@ def test_never_more_evaluations_than_revolve_at_the_same_bytes(n):
 
 
 def test_budget_may_beat_revolve_with_segments():
-    net = _spec([64] * 1001)
+    net = net_spec([64] * 1001)
     sqrt = mc.plan(net, 256, mc.Sqrt(), out=True)
     bud = mc.plan(net, 256, mc.Budget(sqrt.peak_bytes), out=True)
     assert bud.forward_evals <= sqrt.forward_evals < mc.plan(net, 256, mc.Revolve(20), out=True).forward_evals
 
 
 def test_more_budget_never_costs_more_evaluations():
-    net = _spec([32] * 301)
+    net = net_spec([32] * 301)
     evals = [mc.plan(net, 64, mc.Budget(f"{mib}MiB")).forward_evals for mib in (3, 3.5, 4, 6, 10, 20, 40)]
     assert evals == sorted(evals, reverse=True)
     assert evals[-1] == 300  # enough for plain backprop
@@ -84,7 +84,7 @@ def test_infeasible_budget_names_the_smallest_that_works():
 
 
 def test_budget_plans_a_thousand_layers():
-    sched = mc.plan(_spec([64] * 1001), 256, mc.Budget("4MiB"), out=True)
+    sched = mc.plan(net_spec([64] * 1001), 256, mc.Budget("4MiB"), out=True)
     assert sched.peak_bytes <= 4 * 2**20 and sched.forward_evals < 3 * 1000
 
 
@@ -140,20 +140,12 @@ def test_plan_predicts_the_fused_step():
     assert sched.peak_bytes < unfused.peak_bytes / 4  # gradients of 200 layers vs one
 
 
-def _spec(sizes, activation="tanh", output="identity", dtype="float64"):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(
-        sizes=tuple(sizes), activations=[activation] * (len(sizes) - 2), output=output, dtype=np.dtype(dtype)
-    )
-
-
 def test_uneven_widths_checkpoint_at_narrow_layers():
     """Widths 8 and 256 alternate: the dynamic program stores the narrow
     activations and needs far fewer evaluations than any Revolve that fits."""
     n = 200
     sizes = [64] + [8 if k % 4 else 256 for k in range(1, n)] + [64]
-    net = _spec(sizes)
+    net = net_spec(sizes)
     budget = mc.Budget("1.5MiB")
     sched = mc.plan(net, 128, budget, out=True)
     revolve_fits = [
@@ -180,7 +172,7 @@ def test_uneven_widths_never_refuse_a_budget_that_fits(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 14))
     sizes = [int(x) for x in rng.choice([5, 20, 300], size=n + 1)]
-    net = _spec(sizes, activation="leaky_relu")
+    net = net_spec(sizes, activation="leaky_relu")
     for slots in range(0, n):
         for out in (False, True):
             rev = mc.plan(net, 64, mc.Revolve(slots), out=out)

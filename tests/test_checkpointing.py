@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from conftest import OUTPUT_FOR, make_data
+from conftest import OUTPUT_FOR, make_data, net_spec
 from mlpckpt import layers
 from mlpckpt.bench import traced_peak
 from mlpckpt.schedule import (
@@ -103,7 +103,7 @@ def test_revolve_forward_evals_every_n_up_to_2000(slots):
 def test_revolve_max_stored_bound(slots):
     # memory.simulate checks the schedule is consistent (every needed a[k] held)
     for n in list(range(1, 150)) + [300, 511]:
-        sched = mc.plan(_spec([4] * (n + 1)), 2, mc.Revolve(slots))
+        sched = mc.plan(net_spec([4] * (n + 1)), 2, mc.Revolve(slots))
         assert sched.max_stored <= slots + 3, (n, slots)
         assert sched.forward_evals == griewank_t(n + 1, slots + 1)
 
@@ -116,24 +116,12 @@ def test_revolve_edges():
 
 
 def test_plan_at_ten_thousand_layers():
-    spec = _spec([64] * 10_001)
+    spec = net_spec([64] * 10_001)
     sqrt = mc.plan(spec, 256, mc.Sqrt())
     assert sqrt.forward_evals == 2 * 10_000 - 100 - 99
     rev = mc.plan(spec, 256, mc.Revolve(8))
     assert rev.forward_evals == griewank_t(10_001, 9) and rev.max_stored <= 11
     assert len(rev.actions) < rev.forward_evals  # ranges, not one action per evaluation
-
-
-def _spec(sizes, activation="tanh", output="identity", dtype="float64"):
-    """A net for plan() without drawing weights."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(
-        sizes=tuple(sizes),
-        activations=[activation] * (len(sizes) - 2),
-        output=output,
-        dtype=np.dtype(dtype),
-    )
 
 
 # -- exactness ------------------------------------------------------------------
