@@ -763,6 +763,16 @@ def _depth_axis(ax, rows):
     ax.set_xlabel("depth n (layers)")
 
 
+def _save(fig, path, dpi):
+    """Lay out, write and close a figure; returns its path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def _plain_log_y(ax):
     from matplotlib.ticker import FuncFormatter
 
@@ -866,11 +876,7 @@ def plot_results(rows_or_csv, out_dir, dpi=100):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7.5)
     fig.suptitle(f"Memory against depth (slopes: log-log fit over n ≥ {SLOPE_MIN_DEPTH}) — {sub}", fontsize=11)
-    fig.tight_layout()
-    path = os.path.join(out_dir, FIGURES[0])
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(_save(fig, os.path.join(out_dir, FIGURES[0]), dpi))
 
     # time against depth
     if any(r.get("time_median_s") for r in rows):
@@ -898,11 +904,7 @@ def plot_results(rows_or_csv, out_dir, dpi=100):
             ax.legend(fontsize=8)
         fig.suptitle(f"Time against depth, gradients preallocated — {sub}",
                      fontsize=11)
-        fig.tight_layout()
-        path = os.path.join(out_dir, FIGURES[1])
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, os.path.join(out_dir, FIGURES[1]), dpi))
 
     # forward evaluations against depth
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -928,11 +930,7 @@ def plot_results(rows_or_csv, out_dir, dpi=100):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Forward evaluations against depth — {sub}", fontsize=11)
-    fig.tight_layout()
-    path = os.path.join(out_dir, FIGURES[2])
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(_save(fig, os.path.join(out_dir, FIGURES[2]), dpi))
     return paths
 
 
@@ -1067,10 +1065,7 @@ def plot_schedule(schedule, path, dpi=100):
         f"(widths {_short(schedule.sizes)}, batch {schedule.batch_size})",
         fontsize=10,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi)
 
 
 if __name__ == "__main__":
