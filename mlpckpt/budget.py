@@ -189,11 +189,11 @@ def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, t
     if out or fuse_update:
         grads_from = np.zeros(n + 1, dtype=np.int64)
     else:
-        per_layer = [sizes[k + 1] * (sizes[k] + 1) * itemsize + 2 * over for k in range(n)]
+        per_layer = [memory.grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]
         grads_from = np.concatenate([np.cumsum(per_layer[::-1])[::-1], [0]]).astype(np.int64)
     base = memory.BASE_OVERHEAD + memory.LIST_SLOT * n * (4 if fuse_update else 2)
     if fuse_update:
-        base += memory.fused_buffers(sizes, itemsize) + 1024
+        base += 2 * memory.shared_grad_bytes(sizes, itemsize) + 1024  # buffers + scratch
     slack = memory.UFUNC_BUFSIZE * itemsize + memory.UFUNC_FIXED + memory.BACKWARD_TRANSIENT + 4096
     loss_tr = memory.loss_transient(loss, output, sizes[n], batch, itemsize, targets)
     room = budget - base

@@ -86,22 +86,21 @@ def loss_transient(loss, output, n_out, batch, itemsize, targets):
     return full + vectors + ufunc_buffer(n_out, batch, itemsize) + 4096
 
 
-def fused_buffers(sizes, itemsize):
-    """Bytes of a fused step's gradient buffers and optimiser scratch.
+def grad_pair_bytes(rows, cols, itemsize):
+    """Bytes of one layer's ``(dW, db)``: a ``(rows, cols)`` array and a
+    ``(rows, 1)`` one (also the size of a fused step's optimiser scratch)."""
+    return rows * (cols + 1) * itemsize + 2 * ARRAY_OVERHEAD
+
+
+def shared_grad_bytes(sizes, itemsize):
+    """Bytes of a fused step's gradient buffers.
 
     ``fit(..., fuse_update=True)`` keeps one ``(dW, db)`` pair per distinct
-    layer shape, and a fresh SGD optimiser allocates one scratch array per
-    distinct block shape on its first step (momentum and Adam state, which
-    is model-sized, comes on top and is not predicted)."""
+    layer shape; a fresh SGD optimiser adds one scratch pair of the same
+    size per shape as its update first meets it (momentum and Adam state,
+    which is model-sized, comes on top and is not predicted)."""
     shapes = {(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)}
-    pair = sum(_pair_bytes(shape, itemsize) for shape in shapes)
-    return 2 * pair  # gradient buffers + scratch of the same shapes
-
-
-def _pair_bytes(shape, itemsize):
-    # a (rows, cols) weight-shaped array and its (rows, 1) bias-shaped partner
-    rows, cols = shape
-    return rows * (cols + 1) * itemsize + 2 * ARRAY_OVERHEAD
+    return sum(grad_pair_bytes(rows, cols, itemsize) for rows, cols in shapes)
 
 
 def simulate(
@@ -163,16 +162,18 @@ def simulate(
 
     base = BASE_OVERHEAD + LIST_SLOT * n * (4 if fuse_update else 2)
 
-    def touch(transient):
-        total = base + state["acts"] + state["da"] + state["grads"] + transient
+    def touch(transient, extra_acts=0):
+        # a candidate peak: what is held, plus arrays in flight and a temporary
+        acts = state["acts"] + state["da"] + extra_acts
+        total = base + acts + state["grads"] + transient
         if total > best["peak"]:
             best["peak"] = total
-            best["acts"] = state["acts"] + state["da"]
+            best["acts"] = acts
 
     update_transient = 1024  # a fused update allocates nothing but its scratch
     seen = set()  # layer shapes whose optimiser scratch exists
     if fuse_update:
-        state["grads"] = fused_buffers(sizes, itemsize) // 2  # gradient buffers
+        state["grads"] = shared_grad_bytes(sizes, itemsize)
 
     for action in actions:
         op = action[0]
@@ -187,16 +188,9 @@ def simulate(
                 # Fast path (a range kept nowhere but at its end): the peak is
                 # the largest pair of consecutive buffers plus that step's
                 # temporary, found by a vectorised max, not a Python loop.
-                first = act[start + 1] + ftr[start + 1]
+                touch(ftr[start + 1], act[start + 1])  # a[start] is held already
                 i = start + 1 + int(np.argmax(pair[start + 1 : stop]))
-                if pair[i] > first:
-                    extra, extra_acts = int(pair[i]), act[i] + act[i + 1]
-                else:
-                    extra, extra_acts = first, act[start + 1]
-                total = base + state["acts"] + state["da"] + state["grads"] + extra
-                if total > best["peak"]:
-                    best["peak"] = total
-                    best["acts"] = state["acts"] + state["da"] + extra_acts
+                touch(ftr[i + 1], act[i] + act[i + 1])
                 best["count"] = max(best["count"], state["count"] + 2)
                 held[stop] = act[stop]
                 state["acts"] += act[stop]
@@ -227,7 +221,7 @@ def simulate(
                 consumed = held.pop(k + 1) if k + 1 < n else 0
                 reuse = k > 0 and consumed and sizes[k] == sizes[k + 1]
                 if keep_grads:
-                    state["grads"] += sizes[k + 1] * (sizes[k] + 1) * itemsize + 2 * ARRAY_OVERHEAD
+                    state["grads"] += grad_pair_bytes(sizes[k + 1], sizes[k], itemsize)
                 new_da = act[k] if k > 0 and not reuse else 0
                 state["da"] += new_da  # old da, new da and a[k+1] all alive here
                 touch(BACKWARD_TRANSIENT)
@@ -239,7 +233,7 @@ def simulate(
                     shape = (sizes[k + 1], sizes[k])
                     if shape not in seen:
                         seen.add(shape)
-                        state["grads"] += _pair_bytes(shape, itemsize)
+                        state["grads"] += grad_pair_bytes(*shape, itemsize)
                     touch(update_transient)
         else:
             raise ValueError(f"actions: unknown operation {action!r}")
