@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from . import __version__
+from . import __version__, _checks
 from ._checks import parse_bytes
 
 __all__ = ["main", "build_parser"]
@@ -161,11 +161,9 @@ def _check_writable(path, option, suffix=".png"):
 
 
 def _run_plan(args):
-    import mlpckpt as mc
-
     from types import SimpleNamespace
 
-    from . import _checks
+    import mlpckpt as mc
 
     # plan needs the architecture only: no weights are drawn for a dry run
     sizes = _checks.check_sizes(parse_sizes(args))
