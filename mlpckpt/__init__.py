@@ -9,7 +9,10 @@ __version__ = "0.1.0"
 
 from .io import load
 from .mlp import MLP, Grads
-from .schedule import Budget, Revolve, Schedule, Segments, Sqrt, StoreAll, plan
+from .budget import Budget
+from .plan import plan
+from .schedule import Schedule
+from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
 from .train import SGD, Adam
 from .verify import GradcheckReport, check_gradients, gradcheck
 
@@ -18,6 +21,7 @@ __all__ = [
     "Grads",
     "SGD",
     "Adam",
+    "Strategy",
     "StoreAll",
     "Segments",
     "Sqrt",

@@ -23,7 +23,18 @@ the complex-step gradient check can run the same code on complex128 copies.
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "SMOOTH", "OUTPUTS", "forward", "derivative", "output_forward"]
+from ._validate import check_choice
+
+__all__ = [
+    "ACTIVATIONS",
+    "SMOOTH",
+    "OUTPUTS",
+    "forward",
+    "derivative",
+    "output_forward",
+    "check_activations",
+    "check_output",
+]
 
 
 def _identity(z):
@@ -148,6 +159,31 @@ SMOOTH = frozenset({"identity", "sigmoid", "tanh", "softplus"})
 
 #: output maps of the last layer (applied after the last pre-activation)
 OUTPUTS = ("identity", "sigmoid", "softmax")
+
+
+def check_activations(activation, n_hidden):
+    """One name for every hidden layer, or a list of ``n_hidden`` names."""
+    if isinstance(activation, str):
+        check_choice("activation", activation, ACTIVATIONS)
+        return [activation] * n_hidden
+    try:
+        names = list(activation)
+    except TypeError:
+        raise ValueError(
+            f"activation: expected a name or a list of {n_hidden} names, got {activation!r}"
+        ) from None
+    if len(names) != n_hidden:
+        raise ValueError(
+            f"activation: expected one name per hidden layer ({n_hidden}), got {len(names)}"
+        )
+    for name in names:
+        check_choice("activation", name, ACTIVATIONS)
+    return names
+
+
+def check_output(output):
+    """One of :data:`OUTPUTS`."""
+    return check_choice("output", output, OUTPUTS)
 
 
 def forward(name, z):

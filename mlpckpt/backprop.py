@@ -1,4 +1,4 @@
-"""The one executor: runs any schedule (see :mod:`mlpckpt.schedule`).
+"""The one executor: runs any schedule (see :mod:`mlpckpt.actions`).
 
 Every strategy goes through :func:`execute`, and every layer is evaluated by
 the same :func:`mlpckpt.layers.layer_forward` on the same inputs, so a
@@ -16,13 +16,24 @@ Allocation rules (mirrored, byte for byte, by :mod:`mlpckpt.memory`):
   layer skips ``da[0]``.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import layers, losses
+from .actions import FORWARD, LOSS
 from .activations import ACTIVATIONS
-from .schedule import BACKWARD, FORWARD, LOSS
 
-__all__ = ["execute", "logits"]
+__all__ = ["Result", "execute", "logits"]
+
+
+class Result(NamedTuple):
+    """What one run of a schedule returns."""
+
+    loss: object  #: numpy scalar
+    dW: list  #: gradients of the weights, shapes (n_{k+1}, n_k)
+    db: list  #: gradients of the biases, shapes (n_{k+1}, 1)
+    forward_evals: int  #: layer-forward evaluations this run performed
 
 
 def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None):
@@ -31,7 +42,8 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     Parameters
     ----------
     actions : sequence of tuple of int
-        The schedule.
+        The schedule, checked (:func:`mlpckpt.plan.compile_actions` checks
+        what it compiles).
     weights : list of ndarray, shapes (n_{k+1}, n_k)
     biases : list of ndarray, shapes (n_{k+1}, 1)
     hidden : list of str, length n - 1
@@ -50,9 +62,8 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
 
     Returns
     -------
-    loss : numpy scalar
-    dW : list of ndarray
-    db : list of ndarray
+    Result
+        ``(loss, dW, db, forward_evals)``.
     """
     n = len(weights)
     batch = X.shape[1]
@@ -62,6 +73,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     acts = {0: X}
     da = None
     value = None
+    evals = 0
     for action in actions:
         op = action[0]
         if op == FORWARD:
@@ -72,6 +84,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
                 nxt = np.empty((weights[k].shape[0], batch), dtype=dtype)
                 fn = ACTIVATIONS[hidden[k]][0] if k + 1 < n else None  # logits: no map
                 layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
+                evals += 1  # counted where it happens, not read off the action
                 if keep or k + 1 == stop:
                     acts[k + 1] = nxt
                 cur = nxt  # an unkept intermediate dies here, after its successor exists
@@ -79,7 +92,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         elif op == LOSS:
             value = losses.loss_and_dz(loss, output, acts[n], Y)
             da = acts.pop(n)
-        elif op == BACKWARD:
+        else:  # BACKWARD
             _, start, stop = action
             for k in range(stop - 1, start - 1, -1):
                 a = acts.pop(k + 1) if k + 1 < n else None
@@ -106,11 +119,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
                 da = da_prev
                 if on_layer is not None:
                     on_layer(k, dW[k], db[k])
-        else:
-            raise ValueError(f"actions: unknown operation {action!r}")
-    if acts.keys() != {0}:
-        raise ValueError(f"actions: schedule left activations {sorted(acts)[1:]} unconsumed")
-    return value, dW, db
+    return Result(value, dW, db, evals)
 
 
 def logits(weights, biases, hidden, X, dtype=None):

@@ -177,7 +177,7 @@ def make_strategy(spec, net, batch, loss, out):
     """
     import mlpckpt as mc
 
-    from ._checks import parse_bytes
+    from ._validate import parse_bytes
     from .cli import parse_strategy
 
     if spec.lower() == "budget:sqrt":
@@ -496,7 +496,9 @@ def run_memory(
             specs.append(s)
     if not specs:
         raise ValueError("strategies: expected at least one strategy")
-    from ._checks import check_activations, check_choice, check_dtype, check_loss
+    from ._validate import check_choice, check_dtype
+    from .activations import check_activations
+    from .losses import check_loss
     from .params import INITS
 
     check_dtype(dtype)
@@ -953,7 +955,7 @@ def schedule_events(actions, n):
         backward step of layer ``k``; ``held``: ``(k, t0, t1)`` — ``a[k]``
         alive from step ``t0`` to ``t1``; ``steps``: the number of steps.
     """
-    from .schedule import BACKWARD, FORWARD, LOSS
+    from .actions import BACKWARD, FORWARD, LOSS
 
     ev = {"forward": [], "restore": [], "loss": [], "backward": [], "held": []}
     born = {}

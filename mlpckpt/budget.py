@@ -1,5 +1,5 @@
-"""Planning for ``Budget(max_bytes)``: the search, and a dynamic program
-over the real layer sizes.
+"""``Budget(max_bytes)``: the search over schedules that fit a byte budget,
+and a dynamic program over the real layer sizes.
 
 :func:`search` takes the cheapest of plain backprop, the binomial schedules
 and the segment schedules that fit, each judged by the exact simulation of
@@ -34,21 +34,16 @@ Cost: ``O(n^2 * LEVELS)`` vectorised work, about 0.6 s a round for
 ``n = 1000`` (a whole ``Budget`` plan with uneven widths: 1-4 s there).
 """
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import memory
-from .schedule import (
-    FORWARD,
-    Segments,
-    StoreAll,
-    binomial_actions,
-    count_forward_evals,
-    revolve_actions,
-)
+from ._validate import parse_bytes
+from .actions import FORWARD, count_forward_evals
+from .strategies import StoreAll, Strategy, binomial_actions, revolve_actions, segments_actions
 
-__all__ = ["LEVELS", "MAX_LAYERS", "search", "t_table", "dp_actions"]
+__all__ = ["Budget", "LEVELS", "MAX_LAYERS", "search", "t_table", "dp_actions"]
 
 #: memory units of the discretisation
 LEVELS = 64
@@ -58,26 +53,50 @@ MAX_LAYERS = 1200
 _INF = np.iinfo(np.int64).max // 4
 
 
-def search(budget, sizes, batch, itemsize, hidden, loss, output, out, fuse_update, targets):
-    """Actions of the cheapest schedule whose simulated peak fits ``budget``
-    bytes (paper_notes/checkpointing.md, section 6).
+@dataclass(frozen=True)
+class Budget(Strategy):
+    """The fewest forward evaluations whose predicted peak fits ``max_bytes``.
 
-    Parameters are those of :func:`mlpckpt.memory.simulate`.
+    ``max_bytes`` is an int or a string with a unit (``"50MiB"``, ``"1GB"``;
+    KiB/MiB/GiB are powers of 2, KB/MB/GB of 10). The budget is checked
+    against the same accounting as :func:`mlpckpt.plan` (:mod:`mlpckpt.memory`),
+    with the net's real layer widths, for the exact call (loss, ``out=``,
+    ``fuse_update``), so the measured tracemalloc peak stays under it.
+
+    The search (:func:`search`; paper_notes/checkpointing.md, section 6)
+    takes the cheapest of plain backprop, the binomial ``Revolve(s)`` with
+    the most slots that fit and every ``Segments(k)`` that fits, each judged
+    by the exact simulation; on uneven widths a dynamic program over the
+    real sizes may then place checkpoints at narrow layers. On uniform
+    widths this is never worse than ``Revolve`` at the same bytes. A budget
+    below the smallest schedule's peak raises ``ValueError`` naming the
+    smallest budget that works.
+    """
+
+    max_bytes: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "max_bytes", parse_bytes(self.max_bytes))
+
+    def actions(self, call):
+        return search(self.max_bytes, call)
+
+
+def search(budget, call):
+    """Actions of the cheapest schedule whose simulated peak fits ``budget``
+    bytes for ``call`` (paper_notes/checkpointing.md, section 6).
 
     Raises
     ------
     ValueError
         When nothing fits, naming the smallest budget that works.
     """
-    n = len(sizes) - 1
+    n, sizes, batch, itemsize = call.n_layers, call.sizes, call.batch, call.itemsize
 
     def peak(actions):
-        return memory.simulate(
-            actions, sizes, batch, itemsize, hidden, loss, output,
-            out=out, fuse_update=fuse_update, targets=targets,
-        )["peak_bytes"]
+        return memory.simulate(actions, call)["peak_bytes"]
 
-    store_all = StoreAll().actions(n)
+    store_all = StoreAll().actions(call)
     if peak(store_all) <= budget:
         return store_all
     # Binomial schedules: with uneven widths the peak need not grow with
@@ -121,26 +140,25 @@ def search(budget, sizes, batch, itemsize, hidden, loss, output, out, fuse_updat
         if evals < best_evals and (k - 1 + m) * smallest_act <= budget:
             candidates.append((evals, k))
     for evals, k in sorted(candidates):
-        acts = Segments(k).actions(n)
+        acts = segments_actions(n, k)
         if peak(acts) <= budget:
             best, best_evals = acts, evals
             break
     if len(set(sizes[1:])) > 1:  # uneven widths: checkpoints where they are cheap
-        best = _heterogeneous(best, best_evals, peak, budget, sizes, batch, itemsize,
-                              hidden, loss, output, out, fuse_update, targets)
+        best = _heterogeneous(best, best_evals, peak, budget, call)
     return best
 
 
-def _heterogeneous(best, best_evals, peak, budget, *args):
+def _heterogeneous(best, best_evals, peak, budget, call):
     """Improve on ``best`` with :func:`dp_actions`.
 
     Its memory model is conservative, so the budget it is given is
     raised (at most 4 rounds) towards the one its schedule really uses."""
-    if len(args[0]) - 1 > MAX_LAYERS:
+    if call.n_layers > MAX_LAYERS:
         return best
     virtual = budget
     for _ in range(4):
-        acts = dp_actions(*args, virtual)
+        acts = dp_actions(call, virtual)
         if acts is None:
             break
         used = peak(acts)
@@ -175,13 +193,13 @@ def t_table(n):
     return T
 
 
-def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, targets, budget):
-    """Actions of the dynamic program's schedule, or None if it finds none.
-
-    Parameters are those of :func:`mlpckpt.memory.simulate`, plus the
-    budget in bytes.
+def dp_actions(call, budget):
+    """Actions of the dynamic program's schedule for ``call`` within
+    ``budget`` bytes (a float: the search scales it), or None if it finds none.
     """
-    n = len(sizes) - 1
+    sizes, batch, itemsize = call.sizes, call.batch, call.itemsize
+    out, fuse_update = call.out, call.fuse_update
+    n = call.n_layers
     if n < 2 or n > MAX_LAYERS:
         return None
     over = memory.ARRAY_OVERHEAD
@@ -195,7 +213,7 @@ def dp_actions(sizes, batch, itemsize, hidden, loss, output, out, fuse_update, t
     if fuse_update:
         base += 2 * memory.shared_grad_bytes(sizes, itemsize) + 1024  # buffers + scratch
     slack = memory.UFUNC_BUFSIZE * itemsize + memory.UFUNC_FIXED + memory.BACKWARD_TRANSIENT + 4096
-    loss_tr = memory.loss_transient(loss, output, sizes[n], batch, itemsize, targets)
+    loss_tr = memory.loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets)
     room = budget - base
     if room <= 0:
         return None
@@ -260,13 +278,3 @@ def _slots(free, widest_inner, length):
     widest = np.maximum(widest_inner, 1)
     s = np.where(np.asarray(widest_inner) > 0, free // widest, length)
     return np.minimum(s, np.maximum(np.asarray(length) - 1, 0)).astype(np.int64)
-
-
-def _check():  # pragma: no cover - a quick self-check for developers
-    T = t_table(30)
-    for length in range(2, 31):
-        for snaps in range(1, 31):
-            r = 0
-            while math.comb(snaps + r, snaps) < length:
-                r += 1
-            assert T[length, snaps] == r * length - math.comb(snaps + r, snaps + 1)

@@ -3,8 +3,9 @@
 import argparse
 import sys
 
-from . import __version__, _checks
-from ._checks import parse_bytes
+from . import __version__
+from ._validate import check_dtype, check_sizes, parse_bytes
+from .activations import check_activations, check_output
 
 __all__ = ["main", "build_parser"]
 
@@ -42,26 +43,12 @@ def parse_sizes(args):
 
 def parse_strategy(text):
     """``storeall|sqrt|segments:K|revolve:S|budget:SIZE`` -> a strategy object."""
-    import mlpckpt as mc
+    from .plan import parse
 
-    name, _, arg = str(text).partition(":")
-    name = name.strip().lower()
     try:
-        if name == "storeall" and not arg:
-            return mc.StoreAll()
-        if name == "sqrt" and not arg:
-            return mc.Sqrt()
-        if name == "segments" and arg:
-            return mc.Segments(int(arg))
-        if name == "revolve" and arg:
-            return mc.Revolve(int(arg))
-        if name == "budget" and arg:
-            return mc.Budget(parse_bytes(arg))
-    except (ValueError, AttributeError) as exc:
-        raise CliError(f"--strategy: got {text!r}: {exc}") from None
-    raise CliError(
-        f"--strategy: got {text!r}, expected storeall, sqrt, segments:K, revolve:S or budget:SIZE"
-    )
+        return parse(text)
+    except ValueError as exc:
+        raise CliError(f"--{exc}") from None
 
 
 def add_net_arguments(parser):
@@ -166,13 +153,13 @@ def _run_plan(args):
     import mlpckpt as mc
 
     # plan needs the architecture only: no weights are drawn for a dry run
-    sizes = _checks.check_sizes(parse_sizes(args))
-    output = _checks.check_output(output_for(args))
+    sizes = check_sizes(parse_sizes(args))
+    output = check_output(output_for(args))
     net = SimpleNamespace(
         sizes=sizes,
-        activations=_checks.check_activations(activation_for(args), len(sizes) - 2),
+        activations=check_activations(activation_for(args), len(sizes) - 2),
         output=output,
-        dtype=_checks.check_dtype(args.dtype),
+        dtype=check_dtype(args.dtype),
     )
     if args.plot:
         _check_writable(args.plot, "--plot")

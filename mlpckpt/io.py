@@ -14,7 +14,8 @@ import zipfile
 
 import numpy as np
 
-from . import _checks
+from . import _validate as _checks
+from .activations import check_activations, check_output
 from .params import INITS
 
 __all__ = ["save", "load"]
@@ -101,11 +102,10 @@ def load(path):
                     raise ValueError("path: field 'activations' is not a list of names")
                 net = MLP.__new__(MLP)
                 net.sizes = sizes
-                net.activations = _checks.check_activations(acts.tolist(), len(sizes) - 2)
-                net.output = _checks.check_output(_text(data, "output"))
+                net.activations = check_activations(acts.tolist(), len(sizes) - 2)
+                net.output = check_output(_text(data, "output"))
                 net.init = _checks.check_choice("init", _text(data, "init"), INITS)
                 net.dtype = _checks.check_dtype(_text(data, "dtype"))
-                net._schedules = {}
                 net.weights, net.biases = [], []
                 for k in range(len(sizes) - 1):
                     for name, shape, dest in (

@@ -23,9 +23,10 @@ under the complex-step check). Targets arrive validated and canonical
 
 import numpy as np
 
+from ._validate import check_choice
 from .activations import _sigmoid, _sigmoid_mul_derivative, output_forward
 
-__all__ = ["LOSSES", "REQUIRED_OUTPUT", "loss_and_dz", "loss_value"]
+__all__ = ["LOSSES", "REQUIRED_OUTPUT", "output_for", "check_loss", "loss_and_dz", "loss_value"]
 
 
 def _sum_of_products(u, v):
@@ -105,8 +106,26 @@ def _cross_entropy(output, z, y):
 
 LOSSES = {"mse": _mse, "bce": _bce, "cross_entropy": _cross_entropy}
 
-#: the output map a loss needs (None: any)
+#: the output map a loss needs (None: any) -- the one loss -> output table
 REQUIRED_OUTPUT = {"mse": None, "bce": "sigmoid", "cross_entropy": "softmax"}
+
+
+def output_for(loss):
+    """The output map to build a net with for ``loss`` (identity for mse)."""
+    check_choice("loss", loss, LOSSES)
+    return REQUIRED_OUTPUT[loss] or "identity"
+
+
+def check_loss(loss, output):
+    """``loss`` must be a known name that works with the net's ``output``."""
+    check_choice("loss", loss, LOSSES)
+    need = REQUIRED_OUTPUT[loss]
+    if need is not None and output != need:
+        raise ValueError(
+            f"loss: {loss!r} needs output={need!r}, got output={output!r} "
+            f"(use loss='mse', or build the net with output={need!r})"
+        )
+    return loss
 
 
 def loss_and_dz(name, output, z, y):

@@ -1,7 +1,9 @@
 """Byte accounting: the tracemalloc peak a schedule will reach.
 
-:func:`simulate` replays a schedule's actions with the allocation rules of
-:func:`mlpckpt.backprop.execute` (its module docstring) and adds the hidden
+:func:`simulate` replays a schedule's actions for a call (a
+:class:`mlpckpt.plan.Call`: sizes, batch, dtype, activations, loss, output,
+out, fuse_update, targets) with the allocation rules of the executor,
+:func:`mlpckpt.backprop.execute` (its module docstring), and adds the hidden
 temporaries NumPy makes (paper_notes/checkpointing.md, "Memory model",
 eqs. C10-C12):
 
@@ -23,14 +25,17 @@ Everything is integers; the only arrays are per-layer byte counts.
 
 import numpy as np
 
-from .schedule import BACKWARD, FORWARD, LOSS
+from .actions import BACKWARD, FORWARD, LOSS
 
 __all__ = [
     "ARRAY_OVERHEAD",
     "BASE_OVERHEAD",
     "BACKWARD_TRANSIENT",
     "ufunc_buffer",
+    "forward_transient",
     "loss_transient",
+    "grad_pair_bytes",
+    "shared_grad_bytes",
     "simulate",
 ]
 
@@ -103,37 +108,22 @@ def shared_grad_bytes(sizes, itemsize):
     return sum(grad_pair_bytes(rows, cols, itemsize) for rows, cols in shapes)
 
 
-def simulate(
-    actions,
-    sizes,
-    batch,
-    itemsize,
-    hidden,
-    loss="mse",
-    output="identity",
-    out=False,
-    fuse_update=False,
-    targets="labels",
-):
-    """Replay ``actions`` and return the predicted memory figures.
+def simulate(actions, call):
+    """Replay ``actions`` for ``call``; return the predicted memory figures.
+
+    The schedule is taken as checked (:func:`mlpckpt.actions.check_actions`).
 
     Parameters
     ----------
     actions : sequence of tuple of int
-    sizes : sequence of int, length n + 1
-    batch : int
-    itemsize : int
-        Bytes per element (8 for float64).
-    hidden : list of str
-        Hidden activation names (leaky_relu has a chunked temporary).
-    loss, output : str
-    out : bool
-        Gradient buffers are given (not allocated by the call).
-    fuse_update : bool
-        Gradients live in one buffer per distinct layer shape, allocated
-        by the caller (see :func:`mlpckpt.train.fit`).
-    targets : {"labels", "onehot"}
-        Form of the cross-entropy targets.
+    call : Call
+        What the run does (:class:`mlpckpt.plan.Call`): ``sizes`` (length
+        n + 1), ``batch``, ``itemsize``, ``activations`` (leaky_relu has a
+        chunked temporary), ``loss``, ``output``, ``out`` (gradient buffers
+        given, not allocated by the call), ``fuse_update`` (gradients live
+        in one buffer per distinct layer shape, allocated by the caller, see
+        :func:`mlpckpt.train.fit`) and ``targets`` (``"labels"`` or
+        ``"onehot"``, the form of cross-entropy targets).
 
     Returns
     -------
@@ -142,9 +132,12 @@ def simulate(
         gradients alive at the peak), ``max_stored`` (most ``a[k]``,
         ``k >= 1``, alive at once), ``forward_evals``.
     """
-    n = len(sizes) - 1
+    sizes, batch, itemsize = call.sizes, call.batch, call.itemsize
+    loss, output, targets = call.loss, call.output, call.targets
+    out, fuse_update = call.out, call.fuse_update
+    n = call.n_layers
     act = [s * batch * itemsize + ARRAY_OVERHEAD for s in sizes]
-    hidden = list(hidden) + ["identity"]
+    hidden = list(call.activations) + ["identity"]
     keep_grads = not out and not fuse_update
     # temporary of the forward step that produces a[k] (k >= 1)
     ftr = [0] + [
@@ -179,10 +172,6 @@ def simulate(
         op = action[0]
         if op == FORWARD:
             _, start, stop, keep = action
-            if start != 0 and start not in held:
-                raise ValueError(f"actions: {action!r} starts from a[{start}], which is not held")
-            if stop in held:
-                raise ValueError(f"actions: {action!r} recomputes the held a[{stop}]")
             evals += stop - start
             if not keep and stop - start >= 2:
                 # Fast path (a range kept nowhere but at its end): the peak is
@@ -197,8 +186,6 @@ def simulate(
                 state["count"] += 1
                 continue
             for k in range(start, stop):
-                if k + 1 in held:
-                    raise ValueError(f"actions: {action!r} recomputes the held a[{k + 1}]")
                 state["acts"] += act[k + 1]
                 state["count"] += 1
                 best["count"] = max(best["count"], state["count"])
@@ -213,11 +200,9 @@ def simulate(
             state["acts"] -= held.pop(n)
             state["count"] -= 1
             state["da"] = act[n]  # the logits' buffer now holds dz
-        elif op == BACKWARD:
+        else:  # BACKWARD
             _, start, stop = action
             for k in range(stop - 1, start - 1, -1):
-                if k > 0 and k not in held:
-                    raise ValueError(f"actions: backward of layer {k} needs a[{k}], not held")
                 consumed = held.pop(k + 1) if k + 1 < n else 0
                 reuse = k > 0 and consumed and sizes[k] == sizes[k + 1]
                 if keep_grads:
@@ -235,8 +220,6 @@ def simulate(
                         seen.add(shape)
                         state["grads"] += grad_pair_bytes(*shape, itemsize)
                     touch(update_transient)
-        else:
-            raise ValueError(f"actions: unknown operation {action!r}")
     return {
         "peak_bytes": best["peak"],
         "activation_bytes": best["acts"],

@@ -4,9 +4,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks, backprop, schedule, train
-from .activations import output_forward
+from . import backprop, train
+from ._validate import check_choice, check_dtype, check_sizes, make_rng
+from .activations import check_activations, check_output, output_forward
+from .inputs import check_input, check_targets, target_form
+from .losses import check_loss
 from .params import INITS, init_params
+from .plan import check_strategy, compile_actions, make_call
 
 __all__ = ["MLP", "Grads"]
 
@@ -23,11 +27,6 @@ class Grads:
 
     weights: list
     biases: list
-
-
-def _targets(Y):
-    """How plan() names the target form: int labels or an (n_out, batch) array."""
-    return "labels" if Y.ndim == 1 else "onehot"
 
 
 class MLP:
@@ -57,14 +56,13 @@ class MLP:
     def __init__(
         self, sizes, activation="tanh", output="identity", init="xavier", dtype="float64", seed=0
     ):
-        self.sizes = _checks.check_sizes(sizes)
-        self.activations = _checks.check_activations(activation, len(self.sizes) - 2)
-        self.output = _checks.check_output(output)
-        self.init = _checks.check_choice("init", init, INITS)
-        self.dtype = _checks.check_dtype(dtype)
-        rng = _checks.make_rng(seed)
+        self.sizes = check_sizes(sizes)
+        self.activations = check_activations(activation, len(self.sizes) - 2)
+        self.output = check_output(output)
+        self.init = check_choice("init", init, INITS)
+        self.dtype = check_dtype(dtype)
+        rng = make_rng(seed)
         self.weights, self.biases = init_params(self.sizes, self.init, self.dtype, rng)
-        self._schedules = {}
 
     def __repr__(self):
         acts = set(self.activations)
@@ -92,7 +90,7 @@ class MLP:
         -------
         ndarray, shape (sizes[-1], batch)
         """
-        X = _checks.check_input(X, self.sizes[0], self.dtype)
+        X = check_input(X, self.sizes[0], self.dtype)
         return self._forward(X)
 
     def _forward(self, X):
@@ -119,33 +117,16 @@ class MLP:
 
     # -- gradients ---------------------------------------------------------
     def _check_batch(self, X, Y, loss):
-        _checks.check_loss(loss, self.output)
-        X = _checks.check_input(X, self.sizes[0], self.dtype)
-        Y = _checks.check_targets(Y, loss, self.sizes[-1], X.shape[1], self.dtype)
+        check_loss(loss, self.output)
+        X = check_input(X, self.sizes[0], self.dtype)
+        Y = check_targets(Y, loss, self.sizes[-1], X.shape[1], self.dtype)
         return X, Y
-
-    def _actions(self, strategy, batch, loss="mse", out=False, fuse_update=False, targets="labels"):
-        _checks.check_strategy(strategy)
-        key = (strategy, batch)
-        if schedule.is_call_dependent(strategy):
-            key += (loss, out, fuse_update, targets)
-        actions = self._schedules.get(key)
-        if actions is None:
-            actions = schedule.call_actions(
-                strategy, self.sizes, batch, self.dtype.itemsize, self.activations, loss,
-                self.output, out, fuse_update, targets,
-            )
-            if len(self._schedules) > 16:
-                self._schedules.clear()
-            self._schedules[key] = actions
-        return actions
 
     def _run(self, X, Y, loss, strategy, grads, on_layer):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share.
-        # Returns (loss, dW, db) as backprop.execute does.
-        actions = self._actions(
-            strategy, X.shape[1], loss, grads is not None, on_layer is not None, _targets(Y)
-        )
+        call = make_call(self, X.shape[1], loss, grads is not None, on_layer is not None,
+                         target_form(Y))
+        actions = compile_actions(check_strategy(strategy), call)
         return backprop.execute(
             actions, self.weights, self.biases, self.activations, self.output, X, Y, loss,
             grads=grads, on_layer=on_layer,
@@ -177,7 +158,7 @@ class MLP:
             bufs = (out.weights, out.biases)
         else:
             bufs = None
-        value, dW, db = self._run(X, Y, loss, strategy, bufs, None)
+        value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None)
         return float(value), (out if out is not None else Grads(dW, db))
 
     def _check_grads(self, out):

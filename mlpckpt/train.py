@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from ._checks import check_bool, check_choice, check_int, check_positive_float, make_rng
+from ._validate import check_bool, check_choice, check_int, check_positive_float, make_rng
 from .params import flatten, unflatten
 
 __all__ = ["SGD", "Adam", "make_optimizer", "fit", "fit_lbfgs"]

@@ -35,7 +35,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import _checks, backprop, losses
+from . import _validate as _checks
+from . import backprop, losses
 from .activations import SMOOTH
 
 __all__ = [

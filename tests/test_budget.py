@@ -7,7 +7,7 @@ import pytest
 import mlpckpt as mc
 from conftest import OUTPUT_FOR, make_data, net_spec
 from mlpckpt.bench import traced_peak
-from mlpckpt.schedule import griewank_t
+from mlpckpt.strategies import griewank_t
 
 
 def measured_peak(fn):

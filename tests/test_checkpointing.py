@@ -12,15 +12,13 @@ import mlpckpt as mc
 from conftest import OUTPUT_FOR, make_data, net_spec
 from mlpckpt import layers
 from mlpckpt.bench import traced_peak
-from mlpckpt.schedule import (
-    BACKWARD,
-    FORWARD,
-    LOSS,
-    count_forward_evals,
-    griewank_t,
-    revolve_actions,
-    segment_bounds,
-)
+from mlpckpt.actions import BACKWARD, FORWARD, LOSS, count_forward_evals
+from mlpckpt.plan import Call, compile_actions
+from mlpckpt.strategies import griewank_t, revolve_actions, segment_bounds
+
+
+def _c(n):
+    return Call(sizes=(4,) * (n + 1), batch=1, dtype="float64", activations=("tanh",) * (n - 1))
 
 KIB = 1024
 
@@ -30,7 +28,7 @@ KIB = 1024
 
 def test_actions_are_tuples_of_ints():
     for strategy in (mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Revolve(2)):
-        for action in mc.schedule.compile_actions(strategy, 17):
+        for action in compile_actions(strategy, _c(17)):
             assert isinstance(action, tuple) and all(type(x) is int for x in action)
 
 
@@ -49,15 +47,15 @@ def test_segment_lengths_longer_last():
 def test_segments_forward_evals_closed_form(n):
     for k in sorted({min(k, n) for k in (1, 2, 3, 5, math.isqrt(n), n - 1, n)} - {0}):
         m = math.ceil(n / k)
-        actions = mc.Segments(k).actions(n)
+        actions = mc.Segments(k).actions(_c(n))
         assert count_forward_evals(actions) == 2 * n - k - (m - 1)
     k = math.ceil(math.sqrt(n))
-    assert count_forward_evals(mc.Sqrt().actions(n)) == 2 * n - k - (math.ceil(n / k) - 1)
+    assert count_forward_evals(mc.Sqrt().actions(_c(n))) == 2 * n - k - (math.ceil(n / k) - 1)
 
 
 def test_segments_more_than_layers_is_plain_backprop():
-    assert mc.Segments(50).actions(7) == mc.Segments(7).actions(7)
-    assert count_forward_evals(mc.Segments(50).actions(7)) == 7
+    assert mc.Segments(50).actions(_c(7)) == mc.Segments(7).actions(_c(7))
+    assert count_forward_evals(mc.Segments(50).actions(_c(7))) == 7
 
 
 def test_griewank_examples_from_design():
@@ -296,15 +294,13 @@ def test_cli_plan(capsys):
     assert "--strategy" in capsys.readouterr().err
 
 
-def test_executor_rejects_unknown_action():
-    net = mc.MLP([2, 2], seed=0)
-    X, Y = make_data(net.sizes, 1, "mse")
-    with pytest.raises(ValueError, match="actions"):
-        mc.backprop.execute(((FORWARD, 0, 1, 1), (LOSS,), (9, 0)), net.weights, net.biases, [], "identity", X, Y, "mse")
-    net2 = mc.MLP([2, 2, 2], seed=0)
-    with pytest.raises(ValueError, match="unconsumed"):
-        mc.backprop.execute(((FORWARD, 0, 2, 1), (LOSS,)), net2.weights, net2.biases, ["tanh"], "identity", X, Y, "mse")
-    assert BACKWARD == 2
+def test_bad_schedules_are_refused_before_running():
+    from mlpckpt.actions import check_actions
+
+    with pytest.raises(ValueError, match=r"actions\[2\]"):
+        check_actions(((FORWARD, 0, 1, 1), (LOSS,), (9, 0)), 1)
+    with pytest.raises(ValueError, match="left over"):
+        check_actions(((FORWARD, 0, 2, 1), (LOSS,), (BACKWARD, 0, 2), (FORWARD, 0, 1, 1)), 2)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -46,10 +46,10 @@ def fixed_strategies(n):
     return out
 
 
-def fixed_records(max_n=MAX_N):
-    """{strategy name: [[digest, forward_evals, max_stored] for n in 1..max_n]}."""
+def fixed_records(max_n=MAX_N, start=1):
+    """{strategy name: [[digest, forward_evals, max_stored] for n in start..max_n]}."""
     records = {}
-    for n in range(1, max_n + 1):
+    for n in range(start, max_n + 1):
         net = spec([8] * (n + 1))
         for name, strategy in fixed_strategies(n).items():
             s = mc.plan(net, 4, strategy, "mse")

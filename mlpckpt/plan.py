@@ -1,0 +1,193 @@
+"""Planning a call: the :class:`Call` it describes, the cached compile of a
+strategy for it, the dry run :func:`plan`, and :func:`parse` for strategy
+specs such as ``"revolve:8"``.
+
+A :class:`Call` holds every setting of one ``loss_and_grad`` that a
+schedule or its memory can depend on, under DESIGN.md's names. The
+compiled schedule is a pure function of ``(strategy, call)``, so it is
+cached by exactly that (:func:`compile_actions`) and checked once, when it
+is compiled (:func:`mlpckpt.actions.check_actions`).
+"""
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import memory
+from ._validate import check_bool, check_choice, check_int, parse_bytes
+from .actions import check_actions
+from .activations import check_activations, check_output
+from .budget import Budget
+from .losses import check_loss
+from .schedule import Schedule
+from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
+
+__all__ = ["Call", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "parse"]
+
+#: compiled schedules kept (a Budget on a long uneven chain takes seconds)
+CACHE_SIZE = 128
+
+_STRATEGY_EXPECTED = "expected StoreAll(), Segments(k), Sqrt(), Revolve(slots), Budget(max_bytes) or None"
+
+
+@dataclass(frozen=True)
+class Call:
+    """The settings of one ``loss_and_grad`` that planning depends on.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Layer widths ``n_0, ..., n_n``.
+    batch : int
+    dtype : str
+        ``"float64"`` or ``"float32"``.
+    activations : tuple of str
+        Hidden activation names (length ``n - 1``).
+    loss : str
+    output : str
+    out : bool
+        Gradient buffers are given (``out=``).
+    fuse_update : bool
+        A fused training step (one gradient buffer per layer shape).
+    targets : {"labels", "onehot"}
+        Form of cross-entropy targets.
+    """
+
+    sizes: tuple
+    batch: int
+    dtype: str
+    activations: tuple
+    loss: str = "mse"
+    output: str = "identity"
+    out: bool = False
+    fuse_update: bool = False
+    targets: str = "labels"
+
+    @property
+    def n_layers(self):
+        return len(self.sizes) - 1
+
+    @property
+    def itemsize(self):
+        return np.dtype(self.dtype).itemsize
+
+
+def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="labels"):
+    """A validated :class:`Call` for ``net`` (anything with ``sizes``,
+    ``activations``, ``output`` and ``dtype``, e.g. an MLP)."""
+    sizes = tuple(int(s) for s in net.sizes)
+    return Call(
+        sizes=sizes,
+        batch=check_int("batch_size", batch),
+        dtype=np.dtype(net.dtype).name,
+        activations=tuple(check_activations(list(net.activations), len(sizes) - 2)),
+        loss=check_loss(loss, check_output(net.output)),
+        output=net.output,
+        out=check_bool("out", out),
+        fuse_update=check_bool("fuse_update", fuse_update),
+        targets=check_choice("targets", targets, {"labels", "onehot"}),
+    )
+
+
+def check_strategy(strategy):
+    """``strategy`` itself, ``StoreAll()`` for None; a class such as
+    ``mc.Sqrt`` without parentheses, a name or an unhashable object is
+    refused before the schedule cache."""
+    if strategy is None:
+        return StoreAll()
+    ok = isinstance(strategy, Strategy)
+    if ok:
+        try:
+            hash(strategy)
+        except TypeError:
+            ok = False
+    if not ok:
+        raise ValueError(f"strategy: got {strategy!r}, {_STRATEGY_EXPECTED}")
+    return strategy
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def compile_actions(strategy, call):
+    """The checked schedule of ``strategy`` for ``call`` (cached)."""
+    return check_actions(tuple(strategy.actions(call)), call.n_layers)
+
+
+def plan_call(strategy, call):
+    """The :class:`~mlpckpt.schedule.Schedule` of ``strategy`` for ``call``."""
+    actions = compile_actions(strategy, call)
+    figures = memory.simulate(actions, call)
+    return Schedule(
+        strategy=strategy,
+        sizes=call.sizes,
+        batch_size=call.batch,
+        actions=actions,
+        forward_evals=figures["forward_evals"],
+        max_stored=figures["max_stored"],
+        peak_bytes=figures["peak_bytes"],
+        activation_bytes=figures["activation_bytes"],
+        details={"loss": call.loss, "out": call.out, "fuse_update": call.fuse_update,
+                 "targets": call.targets},
+    )
+
+
+def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=False, targets="labels"):
+    """Dry run: what one ``loss_and_grad`` with these arguments will do.
+
+    Allocates no arrays. The arguments describe the call being predicted:
+    ``out=True`` when gradient buffers are passed in, ``fuse_update=True``
+    for a fused training step, ``targets`` ``"labels"`` or ``"onehot"`` for
+    cross-entropy. X and Y are assumed already in the net's dtype (labels as
+    int64); casts are extra.
+
+    Parameters
+    ----------
+    net : MLP
+        Or anything with ``sizes``, ``activations``, ``output``, ``dtype``.
+    batch_size : int
+    strategy : Strategy or None
+    loss : {"mse", "bce", "cross_entropy"}
+
+    Returns
+    -------
+    Schedule
+    """
+    check_int("batch_size", batch_size)
+    strategy = check_strategy(strategy)
+    return plan_call(strategy, make_call(net, batch_size, loss, out, fuse_update, targets))
+
+
+def parse(text):
+    """A strategy from its spec: ``storeall``, ``sqrt``, ``segments:K``,
+    ``revolve:S`` or ``budget:SIZE`` (``50MiB``, ``1GB``, bytes).
+
+    Raises
+    ------
+    ValueError
+        Naming ``strategy``, the spec and what was expected.
+    """
+    name, _, arg = str(text).partition(":")
+    name, arg = name.strip().lower(), arg.strip()
+    makers = {
+        ("storeall", False): lambda: StoreAll(),
+        ("sqrt", False): lambda: Sqrt(),
+        ("segments", True): lambda: Segments(_int(arg)),
+        ("revolve", True): lambda: Revolve(_int(arg)),
+        ("budget", True): lambda: Budget(parse_bytes(arg)),
+    }
+    make = makers.get((name, bool(arg)))
+    if make is None:
+        raise ValueError(
+            f"strategy: got {text!r}, expected storeall, sqrt, segments:K, revolve:S or budget:SIZE"
+        )
+    try:
+        return make()
+    except ValueError as exc:
+        raise ValueError(f"strategy: got {text!r}: {exc}") from None
+
+
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"expected an int, got {text!r}") from None

@@ -1,0 +1,40 @@
+"""Planning is what it was before the redesign of issue 10.
+
+``tests/data/baseline.json`` was recorded by ``tests/data/make_baseline.py``
+on the code before the redesign (through the public API only): the actions
+(hashed), ``forward_evals`` and ``max_stored`` of StoreAll, Sqrt,
+Segments(k) and Revolve(s) for every n from 1 to 1000, and every plan
+figure of 1210 calls (fixed strategies and Budgets, every loss, both
+dtypes, with and without ``out=`` and ``fuse_update``, uniform and uneven
+widths). Any difference is a change of behaviour.
+"""
+
+import json
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "data"))
+import make_baseline  # noqa: E402
+
+with open(os.path.join(HERE, "data", "baseline.json")) as f:
+    BASELINE = json.load(f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(10))
+def test_fixed_strategies_unchanged(block):
+    lo, hi = 100 * block + 1, 100 * block + 100
+    now = make_baseline.fixed_records(hi, start=lo)
+    for name, rows in now.items():
+        assert rows == BASELINE["fixed"][name][lo - 1 : hi], name
+
+
+@pytest.mark.slow
+def test_calls_unchanged():
+    now = make_baseline.call_records()
+    assert len(now) == len(BASELINE["calls"])
+    for got, want in zip(now, BASELINE["calls"]):
+        assert got == want, (got, want)
