@@ -61,3 +61,24 @@ def central_diff_grads(net, X, Y, loss):
                 g[idx] = (fp - fm) / (2 * h)
             out.append(g)
     return out_w, out_b
+
+
+# -- fixtures: tests take the helpers as arguments, never `from conftest import`
+
+
+@pytest.fixture(name="make_data")
+def _make_data_fixture():
+    """``make_data(sizes, batch, loss, seed=0, dtype="float64") -> (X, Y)``."""
+    return make_data
+
+
+@pytest.fixture(name="net_spec")
+def _net_spec_fixture():
+    """``net_spec(sizes, activation, output, dtype)``: a net description for plan()."""
+    return net_spec
+
+
+@pytest.fixture(name="central_diff_grads")
+def _central_diff_fixture():
+    """``central_diff_grads(net, X, Y, loss) -> (dW, db)``, the test oracle."""
+    return central_diff_grads
