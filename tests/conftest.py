@@ -82,3 +82,36 @@ def _net_spec_fixture():
 def _central_diff_fixture():
     """``central_diff_grads(net, X, Y, loss) -> (dW, db)``, the test oracle."""
     return central_diff_grads
+
+
+@pytest.fixture(name="run_schedule")
+def _run_schedule_fixture():
+    """``run_schedule(net, X, Y, loss, strategy, grads=None, on_layer=None)``:
+    the executor's Result (loss, dW, db, forward_evals) for validated X, Y,
+    compiled through the planner as loss_and_grad compiles it."""
+    from mlpckpt import backprop
+    from mlpckpt.inputs import target_form
+    from mlpckpt.plan import check_strategy, compile_actions, make_call
+
+    def run(net, X, Y, loss, strategy, grads=None, on_layer=None):
+        call = make_call(net, X.shape[1], loss, grads is not None, on_layer is not None,
+                         target_form(Y))
+        actions = compile_actions(check_strategy(strategy), call)
+        return backprop.execute(actions, net.weights, net.biases, net.activations, net.output,
+                                X, Y, loss, grads=grads, on_layer=on_layer)
+
+    return run
+
+
+@pytest.fixture(name="measured_peak")
+def _measured_peak_fixture():
+    """``measured_peak(fn)``: tracemalloc peak of ``fn()`` above the memory
+    traced before it, after one warm-up call (the schedule is compiled and
+    cached by then): the protocol of plan()'s contract."""
+    from mlpckpt.bench import traced_peak
+
+    def measure(fn):
+        fn()
+        return traced_peak(fn)
+
+    return measure

@@ -1,18 +1,12 @@
 """Budget(max_bytes): fits its budget (measured), never worse than Revolve at
-the same bytes on uniform widths, clear errors; fused updates."""
+the same bytes on uniform widths, clear errors."""
 
 import numpy as np
 import pytest
 
 import mlpckpt as mc
-from conftest import OUTPUT_FOR, make_data, net_spec
-from mlpckpt.bench import traced_peak
+from mlpckpt.losses import output_for
 from mlpckpt.strategies import griewank_t
-
-
-def measured_peak(fn):
-    fn()  # warm: the schedule is planned and cached on the first call
-    return traced_peak(fn)
 
 
 def test_budget_parses_units():
@@ -26,7 +20,7 @@ def test_budget_parses_units():
 
 
 @pytest.mark.parametrize("n", [10, 100, 1000])
-def test_never_more_evaluations_than_revolve_at_the_same_bytes(n):
+def test_never_more_evaluations_than_revolve_at_the_same_bytes(n, net_spec):
     net = mc.MLP([16] * (n + 1), seed=0) if n < 1000 else net_spec([64] * (n + 1))
     for slots in (0, 1, 2, 5, 9, 30):
         rev = mc.plan(net, 32, mc.Revolve(slots), out=True)
@@ -35,14 +29,14 @@ def test_never_more_evaluations_than_revolve_at_the_same_bytes(n):
         assert bud.forward_evals <= rev.forward_evals == griewank_t(n + 1, slots + 1)
 
 
-def test_budget_may_beat_revolve_with_segments():
+def test_budget_may_beat_revolve_with_segments(net_spec):
     net = net_spec([64] * 1001)
     sqrt = mc.plan(net, 256, mc.Sqrt(), out=True)
     bud = mc.plan(net, 256, mc.Budget(sqrt.peak_bytes), out=True)
     assert bud.forward_evals <= sqrt.forward_evals < mc.plan(net, 256, mc.Revolve(20), out=True).forward_evals
 
 
-def test_more_budget_never_costs_more_evaluations():
+def test_more_budget_never_costs_more_evaluations(net_spec):
     net = net_spec([32] * 301)
     evals = [mc.plan(net, 64, mc.Budget(f"{mib}MiB")).forward_evals for mib in (3, 3.5, 4, 6, 10, 20, 40)]
     assert evals == sorted(evals, reverse=True)
@@ -51,10 +45,10 @@ def test_more_budget_never_costs_more_evaluations():
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("out", [False, True])
-def test_measured_peak_never_exceeds_the_budget(loss, out):
+def test_measured_peak_never_exceeds_the_budget(loss, out, make_data, measured_peak):
     rng = np.random.default_rng(7)
     sizes = [int(x) for x in rng.integers(8, 96, size=121)]  # uneven widths
-    net = mc.MLP(sizes, activation="tanh", output=OUTPUT_FOR[loss], seed=0)
+    net = mc.MLP(sizes, activation="tanh", output=output_for(loss), seed=0)
     X, Y = make_data(sizes, 64, loss)
     grads = net.zeros_like_grads() if out else None
     floor = mc.plan(net, 64, mc.Revolve(0), loss, out=out).peak_bytes
@@ -71,7 +65,7 @@ def test_measured_peak_never_exceeds_the_budget(loss, out):
         assert all(np.array_equal(a, b) for a, b in zip(ref.weights + ref.biases, got.weights + got.biases))
 
 
-def test_infeasible_budget_names_the_smallest_that_works():
+def test_infeasible_budget_names_the_smallest_that_works(make_data):
     net = mc.MLP([32] * 41, seed=0)
     X, Y = make_data(net.sizes, 16, "mse")
     with pytest.raises(ValueError, match=r"smallest feasible budget for this net and call, (\d+) B") as info:
@@ -83,12 +77,12 @@ def test_infeasible_budget_names_the_smallest_that_works():
         mc.plan(net, 16, mc.Budget(smallest - 1))
 
 
-def test_budget_plans_a_thousand_layers():
+def test_budget_plans_a_thousand_layers(net_spec):
     sched = mc.plan(net_spec([64] * 1001), 256, mc.Budget("4MiB"), out=True)
     assert sched.peak_bytes <= 4 * 2**20 and sched.forward_evals < 3 * 1000
 
 
-def test_fit_and_cli_with_budget(capsys):
+def test_fit_and_cli_with_budget(capsys, make_data):
     sizes = [4, 8, 8, 8, 8, 3]
     X, labels = make_data(sizes, 30, "cross_entropy")
     a = mc.MLP(sizes, output="softmax", seed=0)
@@ -104,43 +98,7 @@ def test_fit_and_cli_with_budget(capsys):
     assert "smallest feasible budget" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-def test_fused_update_equals_unfused(optimizer):
-    sizes = [5, 7, 7, 7, 3]
-    X, labels = make_data(sizes, 24, "cross_entropy")
-    a = mc.MLP(sizes, output="softmax", seed=1)
-    b = mc.MLP(sizes, output="softmax", seed=1)
-    kw = dict(loss="cross_entropy", epochs=3, batch_size=8, optimizer=optimizer, lr=0.05)
-    ha = a.fit(X, labels, **kw)
-    hb = b.fit(X, labels, fuse_update=True, strategy=mc.Revolve(1), **kw)
-    assert ha == hb
-    assert all(np.array_equal(u, v) for u, v in zip(a.weights + a.biases, b.weights + b.biases))
-
-
-def test_plan_predicts_the_fused_step():
-    """A fused plain-SGD step: gradient buffers are one layer per shape."""
-    net = mc.MLP([64] * 201, seed=0)
-    X, Y = make_data(net.sizes, 64, "mse")
-    opt = mc.SGD(lr=0.01)
-
-    def step():
-        shared = (np.empty_like(net.weights[0]), np.empty_like(net.biases[0]))
-        grads = ([shared[0]] * net.n_layers, [shared[1]] * net.n_layers)
-
-        def on_layer(k, dW, db):
-            opt.update(2 * k, net.weights[k], dW)
-            opt.update(2 * k + 1, net.biases[k], db)
-
-        net._run(X, Y, "mse", mc.Sqrt(), grads, on_layer)
-
-    measured = measured_peak(step)
-    sched = mc.plan(net, 64, mc.Sqrt(), fuse_update=True)
-    assert measured <= sched.peak_bytes <= 1.05 * measured + 64 * 1024
-    unfused = mc.plan(net, 64, mc.Sqrt())
-    assert sched.peak_bytes < unfused.peak_bytes / 4  # gradients of 200 layers vs one
-
-
-def test_uneven_widths_checkpoint_at_narrow_layers():
+def test_uneven_widths_checkpoint_at_narrow_layers(net_spec, make_data, measured_peak):
     """Widths 8 and 256 alternate: the dynamic program stores the narrow
     activations and needs far fewer evaluations than any Revolve that fits."""
     n = 200
@@ -168,7 +126,7 @@ def test_uneven_widths_checkpoint_at_narrow_layers():
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_uneven_widths_never_refuse_a_budget_that_fits(seed):
+def test_uneven_widths_never_refuse_a_budget_that_fits(seed, net_spec):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 14))
     sizes = [int(x) for x in rng.choice([5, 20, 300], size=n + 1)]
@@ -181,12 +139,7 @@ def test_uneven_widths_never_refuse_a_budget_that_fits(seed):
             assert bud.forward_evals <= rev.forward_evals
 
 
-def test_budget_counted_forward_evals_equal_plan(monkeypatch):
-    from mlpckpt import layers
-
-    calls = []
-    real = layers.layer_forward
-    monkeypatch.setattr(layers, "layer_forward", lambda *a: calls.append(1) or real(*a))
+def test_budget_counted_forward_evals_equal_plan(make_data, run_schedule):
     sizes = [6] + [4 if k % 3 else 40 for k in range(1, 60)] + [3]
     net = mc.MLP(sizes, seed=0)
     X, Y = make_data(sizes, 16, "mse")
@@ -194,7 +147,4 @@ def test_budget_counted_forward_evals_equal_plan(monkeypatch):
     for extra in (0, 20_000, 80_000):
         budget = mc.Budget(floor + extra)
         predicted = mc.plan(net, 16, budget).forward_evals
-        net.loss_and_grad(X, Y, "mse", strategy=budget)  # plans and caches
-        calls.clear()
-        net.loss_and_grad(X, Y, "mse", strategy=budget)
-        assert len(calls) == predicted
+        assert run_schedule(net, X, Y, "mse", budget).forward_evals == predicted
