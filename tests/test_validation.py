@@ -2,7 +2,7 @@
 
 One test (or parametrized group) per class of bad input. Every message is
 checked to start with the argument's name, ``"X:"``, ``"Y:"``, ``"loss:"``
-and so on, which is the convention of :mod:`mlpckpt._checks`.
+and so on, which is the convention of :mod:`mlpckpt._validate`.
 """
 
 import numpy as np
@@ -525,29 +525,6 @@ def test_out_valid_is_written_in_place(net, data):
 # -- strategy ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "strategy",
-    ["sqrt", 3, object(), [1], {}, mc.Sqrt, mc.StoreAll, mc.Segments],
-    ids=["str", "int", "object", "list", "dict", "Sqrt_class", "StoreAll_class", "Segments_class"],
-)
-def test_bad_strategy(net, data, strategy):
-    X, labels = data
-    with pytest.raises(ValueError, match=r"^strategy: got .*expected StoreAll\(\)"):
-        net.loss_and_grad(X, labels, "cross_entropy", strategy=strategy)
-    w0 = [W.copy() for W in net.weights]
-    with pytest.raises(ValueError, match=r"^strategy:"):
-        net.fit(X, labels, "cross_entropy", epochs=1, strategy=strategy)
-    assert _unchanged(net, w0)
-    with pytest.raises(ValueError, match=r"^strategy:"):
-        net.fit_lbfgs(X, labels, "cross_entropy", strategy=strategy)
-
-
-@pytest.mark.parametrize("k", [0, -2, 1.5, "3", True])
-def test_bad_segments_count(k):
-    with pytest.raises(ValueError, match=r"^Segments\(k\): expected an int >= 1"):
-        mc.Segments(k)
-
-
 def test_predict_proba_identity(data):
     X, _ = data
     net = mc.MLP([3, 4, 2], output="identity")
@@ -562,15 +539,6 @@ def test_predict_proba_identity(data):
 def test_budget_sizes_must_be_finite_and_at_least_one_byte(text):
     with pytest.raises(ValueError, match="^size:"):
         mc.Budget(text)
-
-
-def test_strategy_counts_accept_numpy_integers():
-    assert mc.Segments(np.int64(3)).k == 3 and type(mc.Segments(np.int64(3)).k) is int
-    assert mc.Revolve(np.int32(2)).slots == 2
-    with pytest.raises(ValueError, match=r"Revolve\(slots\)"):
-        mc.Revolve(-1)
-    with pytest.raises(ValueError, match=r"Segments\(k\)"):
-        mc.Segments(0)
 
 
 def test_flags_must_be_booleans():
