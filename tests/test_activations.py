@@ -63,14 +63,6 @@ def test_softplus_stable_for_large_arguments():
     np.testing.assert_allclose(s, [[0.0, np.exp(-50.0), np.log(2.0), 50.0, 1000.0]], rtol=1e-15)
 
 
-def test_seed_tanh_formula_is_wrong_and_ours_is_right():
-    z = np.linspace(-3, 3, 13).reshape(1, -1)
-    seed_tanh = (np.exp(z) - np.exp(-1)) / (np.exp(z) + np.exp(-z))  # seed 000's typo
-    ours = A.forward("tanh", z)
-    assert np.max(np.abs(seed_tanh - np.tanh(z))) > 0.1
-    np.testing.assert_allclose(ours, (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z)), rtol=1e-14, atol=1e-15)
-
-
 @pytest.mark.parametrize("name", sorted(A.SMOOTH))
 def test_smooth_activations_are_complex_safe(name, z):
     # complex step: Im f(z + ih) / h equals f'(z) to rounding error
