@@ -14,7 +14,9 @@ from .plan import plan
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
 from .train import SGD, Adam
-from .verify import GradcheckReport, check_gradients, gradcheck
+from .netcheck import gradcheck
+from .report import GradcheckReport
+from .verify import check_gradients
 
 __all__ = [
     "MLP",
