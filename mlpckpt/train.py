@@ -1,12 +1,11 @@
 """The minibatch loop over a step function, and the SciPy L-BFGS bridge.
 
-Neither knows the model: :func:`fit` slices batches and calls a ``step``
-that the model supplies (one update on one batch, returning its loss; built
-by :func:`make_step` from the model's gradient function and an optimiser),
-and :func:`fit_lbfgs` minimises a loss over parameter blocks that it
-writes in place.
-:meth:`mlpckpt.MLP.fit` and :meth:`mlpckpt.MLP.fit_lbfgs` build those
-functions for a net.
+Neither knows the model. :func:`fit` slices batches and calls a ``step``
+that the model supplies (one update on one batch, returning its loss);
+:func:`make_step` builds one from the model's gradient function and an
+optimiser, whole-model or fused per layer. :func:`fit_lbfgs` minimises a
+loss over parameter blocks and writes the result into them.
+:meth:`mlpckpt.MLP.fit` and :meth:`mlpckpt.MLP.fit_lbfgs` wire a net in.
 """
 
 import sys
