@@ -7,13 +7,12 @@ gradients bitwise equal to plain backprop, and numerical gradient checks.
 
 __version__ = "0.1.0"
 
-from .io import load
-from .mlp import MLP, Grads
+from .mlp import MLP, Grads, load
 from .budget import Budget
 from .plan import plan
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
-from .train import SGD, Adam
+from .optim import SGD, Adam
 from .netcheck import gradcheck
 from .report import GradcheckReport
 from .verify import check_gradients

@@ -1,4 +1,12 @@
-"""Save and load models as ``.npz`` files: no pickle, atomic writes.
+"""Save and load model records as ``.npz`` files: no pickle, atomic writes.
+
+A record is the plain-data form of a model, a dict with the keys of
+:data:`FIELDS`: ``sizes`` (tuple of int), ``activations`` (list of str),
+``output``, ``init`` and ``dtype`` (str), ``weights`` and ``biases``
+(lists of ndarray, shapes ``(sizes[k+1], sizes[k])`` and
+``(sizes[k+1], 1)``). This module knows no model class:
+:meth:`mlpckpt.MLP.save` hands it a record and :func:`mlpckpt.load` builds
+the model from the one it reads.
 
 The file holds ``format``, ``sizes``, ``activations``, ``output``, ``init``,
 ``dtype`` and the arrays ``W0, b0, W1, b1, ...``. Saving writes a temporary
@@ -18,16 +26,92 @@ from . import _validate as _checks
 from .activations import check_activations, check_output
 from .params import INITS
 
-__all__ = ["save", "load"]
+__all__ = ["FIELDS", "FORMAT", "check_arrays", "save", "load"]
 
 FORMAT = "mlpckpt-1"
 
+#: the keys of a record
+FIELDS = ("sizes", "activations", "output", "init", "dtype", "weights", "biases")
 
-def save(net, path):
-    """Write ``net`` to ``path`` (any extension; ``.npz`` recommended)."""
+_META = ("format", "sizes", "activations", "output", "init", "dtype")
+
+
+def check_arrays(weights, biases):
+    """A record's parameter arrays, checked, and the layer sizes they give.
+
+    The one check of parameter blocks: :func:`load` applies it to a file's
+    arrays and :meth:`mlpckpt.MLP.from_arrays` to the caller's.
+
+    Parameters
+    ----------
+    weights : sequence of array_like, shapes (n_{k+1}, n_k)
+    biases : sequence of array_like, shapes (n_{k+1}, 1)
+
+    Returns
+    -------
+    weights, biases : lists of ndarray (not copied)
+    sizes : list of int, ``[n_0, ..., n_n]``
+
+    Raises
+    ------
+    ValueError
+        Naming ``weights[k]`` or ``biases[k]``: not a 2-d float64 or
+        float32 array, a shape that breaks the chain, a dtype other than
+        that of ``weights[0]``, or NaN or inf.
+    """
+    weights = [_block(f"weights[{k}]", W) for k, W in enumerate(weights)]
+    biases = [_block(f"biases[{k}]", b) for k, b in enumerate(biases)]
+    if not weights:
+        raise ValueError("weights: expected at least one array, got none")
+    if len(biases) != len(weights):
+        raise ValueError(f"biases: expected {len(weights)} arrays (one per weight), got {len(biases)}")
+    sizes, dtype = [weights[0].shape[1]], weights[0].dtype
+    for k, (W, b) in enumerate(zip(weights, biases)):
+        for name, arr, shape in (
+            (f"weights[{k}]", W, (W.shape[0], sizes[-1])),
+            (f"biases[{k}]", b, (W.shape[0], 1)),
+        ):
+            if arr.shape != shape:
+                raise ValueError(f"{name}: expected shape {shape}, got {arr.shape}")
+            if arr.dtype != dtype:
+                raise ValueError(f"{name}: expected dtype {dtype} (that of weights[0]), got {arr.dtype}")
+        sizes.append(W.shape[0])
+    return weights, biases, sizes
+
+
+def _block(name, value):
+    arr = _checks.as_real_array(name, value)
+    if arr.dtype not in (np.float64, np.float32) or arr.ndim != 2 or 0 in arr.shape:
+        raise ValueError(
+            f"{name}: expected a non-empty 2-d float64 or float32 array, "
+            f"got shape {arr.shape} and dtype {arr.dtype}"
+        )
+    return _checks.check_finite(name, arr)
+
+
+def save(path, record):
+    """Write a model record to ``path`` (any extension; ``.npz`` recommended).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its directory must exist. Written through a temporary
+        file and a rename, with the mode a new file gets under the umask.
+    record : dict
+        The keys of :data:`FIELDS` (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        Non-finite weights (nothing is written), a missing directory, or a
+        directory as ``path``.
+    """
+    missing = [key for key in FIELDS if key not in record]
+    if missing:
+        raise ValueError(f"record: missing fields {missing}, expected {list(FIELDS)}")
     path = os.fspath(path)
-    for name, params in (("weights", net.weights), ("biases", net.biases)):
-        for k, arr in enumerate(params):
+    for name in ("weights", "biases"):
+        for k, arr in enumerate(record[name]):
             if not _checks.all_finite(arr):
                 raise ValueError(f"{name}[{k}]: expected finite values, got NaN or inf (not saved)")
     directory = os.path.dirname(os.path.abspath(path))
@@ -37,13 +121,13 @@ def save(net, path):
         raise ValueError(f"path: {path!r} is a directory, expected a file name")
     arrays = {
         "format": np.array(FORMAT),
-        "sizes": np.array(net.sizes, dtype=np.int64),
-        "activations": np.array(net.activations, dtype=str).reshape(-1),
-        "output": np.array(net.output),
-        "init": np.array(net.init),
-        "dtype": np.array(net.dtype.name),
+        "sizes": np.array(record["sizes"], dtype=np.int64),
+        "activations": np.array(record["activations"], dtype=str).reshape(-1),
+        "output": np.array(record["output"]),
+        "init": np.array(record["init"]),
+        "dtype": np.array(np.dtype(record["dtype"]).name),
     }
-    for k, (W, b) in enumerate(zip(net.weights, net.biases)):
+    for k, (W, b) in enumerate(zip(record["weights"], record["biases"])):
         arrays[f"W{k}"] = W
         arrays[f"b{k}"] = b
     fd, tmp = tempfile.mkstemp(prefix=".mlpckpt-", suffix=".tmp", dir=directory)
@@ -70,19 +154,24 @@ def _text(data, key):
 
 
 def load(path):
-    """Read a model written by :func:`save`.
+    """Read a model record written by :func:`save`, every field checked.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
 
     Returns
     -------
-    MLP
+    dict
+        A record (see the module docstring): ``sizes`` a tuple, ``dtype``
+        a str, C-contiguous arrays of that dtype.
 
     Raises
     ------
     ValueError
-        If the file is not a readable mlpckpt model or is inconsistent.
+        Starting ``"path:"``, if the file is not a readable mlpckpt model
+        or is inconsistent.
     """
-    from .mlp import MLP
-
     path = os.fspath(path)
     try:
         # Open the file ourselves: np.load leaks its handle when a path names
@@ -100,29 +189,26 @@ def load(path):
                 acts = data["activations"]
                 if acts.dtype.kind != "U" or acts.ndim != 1:
                     raise ValueError("path: field 'activations' is not a list of names")
-                net = MLP.__new__(MLP)
-                net.sizes = sizes
-                net.activations = check_activations(acts.tolist(), len(sizes) - 2)
-                net.output = check_output(_text(data, "output"))
-                net.init = _checks.check_choice("init", _text(data, "init"), INITS)
-                net.dtype = _checks.check_dtype(_text(data, "dtype"))
-                net.weights, net.biases = [], []
-                for k in range(len(sizes) - 1):
-                    for name, shape, dest in (
-                        (f"W{k}", (sizes[k + 1], sizes[k]), net.weights),
-                        (f"b{k}", (sizes[k + 1], 1), net.biases),
-                    ):
-                        arr = data[name]
-                        if arr.shape != shape or arr.dtype != net.dtype:
-                            raise ValueError(
-                                f"path: {name} has shape {arr.shape} and dtype {arr.dtype}, "
-                                f"expected {shape} and {net.dtype}"
-                            )
-                        if not _checks.all_finite(arr):
-                            raise ValueError(f"path: {name} holds NaN or inf")
-                        dest.append(np.ascontiguousarray(arr))
-                extra = set(data.files) - {"format", "sizes", "activations", "output", "init", "dtype"}
-                extra -= {f"{c}{k}" for k in range(len(sizes) - 1) for c in "Wb"}
+                record = {
+                    "sizes": sizes,
+                    "activations": check_activations(acts.tolist(), len(sizes) - 2),
+                    "output": check_output(_text(data, "output")),
+                    "init": _checks.check_choice("init", _text(data, "init"), INITS),
+                    "dtype": _checks.check_dtype(_text(data, "dtype")).name,
+                }
+                n = len(sizes) - 1
+                weights, biases, found = check_arrays(
+                    [data[f"W{k}"] for k in range(n)], [data[f"b{k}"] for k in range(n)]
+                )
+                if tuple(found) != sizes or weights[0].dtype != record["dtype"]:
+                    raise ValueError(
+                        f"path: arrays of sizes {found} and dtype {weights[0].dtype}, "
+                        f"expected the fields' {list(sizes)} and {record['dtype']}"
+                    )
+                record["weights"] = [np.ascontiguousarray(W) for W in weights]
+                record["biases"] = [np.ascontiguousarray(b) for b in biases]
+                extra = set(data.files) - set(_META)
+                extra -= {f"{c}{k}" for k in range(n) for c in "Wb"}
                 if extra:
                     raise ValueError(f"path: unexpected fields {sorted(extra)[:5]}")
     except ValueError as exc:
@@ -132,4 +218,4 @@ def load(path):
         raise ValueError(msg if msg.startswith("path:") else f"path: {path!r}: {msg}") from exc
     except (OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"path: {path!r} is not a readable mlpckpt model ({exc})") from exc
-    return net
+    return record

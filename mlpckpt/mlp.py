@@ -1,18 +1,20 @@
-"""The MLP class: a thin holder of weights, biases and configuration."""
+"""The MLP class: a thin holder of weights, biases and configuration, and
+:func:`load`, which builds one from a file."""
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import backprop, train
-from ._validate import check_choice, check_dtype, check_sizes, make_rng
+from . import backprop, io, train
+from ._validate import check_bool, check_choice, check_dtype, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
 from .inputs import check_input, check_targets, target_form
 from .losses import check_loss
+from .optim import make_optimizer
 from .params import INITS, init_params
 from .plan import check_strategy, compile_actions, make_call
 
-__all__ = ["MLP", "Grads"]
+__all__ = ["MLP", "Grads", "load"]
 
 
 @dataclass
@@ -56,17 +58,48 @@ class MLP:
     def __init__(
         self, sizes, activation="tanh", output="identity", init="xavier", dtype="float64", seed=0
     ):
+        self._configure(sizes, activation, output, init, dtype)
+        rng = make_rng(seed)
+        self.weights, self.biases = init_params(self.sizes, self.init, self.dtype, rng)
+
+    def _configure(self, sizes, activation, output, init, dtype):
+        # The checks __init__ and from_arrays share.
         self.sizes = check_sizes(sizes)
         self.activations = check_activations(activation, len(self.sizes) - 2)
         self.output = check_output(output)
         self.init = check_choice("init", init, INITS)
         self.dtype = check_dtype(dtype)
-        rng = make_rng(seed)
-        self.weights, self.biases = init_params(self.sizes, self.init, self.dtype, rng)
+
+    @classmethod
+    def from_arrays(
+        cls, weights, biases, activation="tanh", output="identity", init="xavier", dtype=None
+    ):
+        """A net holding C-contiguous copies of the given parameters; the sizes
+        are read off their shapes.
+
+        Parameters
+        ----------
+        weights : sequence of array_like, shapes (n_{k+1}, n_k)
+        biases : sequence of array_like, shapes (n_{k+1}, 1)
+            float64 or float32, all of one dtype, finite (checked by
+            :func:`mlpckpt.io.check_arrays`: a ValueError names the block).
+        activation, output, init : as for :class:`MLP` (``init`` is recorded only)
+        dtype : {"float64", "float32"}, optional
+            Of the net (the copies); default the arrays' own.
+
+        Returns
+        -------
+        MLP
+        """
+        weights, biases, sizes = io.check_arrays(weights, biases)
+        net = cls.__new__(cls)
+        net._configure(sizes, activation, output, init, weights[0].dtype if dtype is None else dtype)
+        net.weights = [np.array(W, dtype=net.dtype, order="C") for W in weights]
+        net.biases = [np.array(b, dtype=net.dtype, order="C") for b in biases]
+        return net
 
     def __repr__(self):
-        acts = set(self.activations)
-        act = self.activations[0] if len(acts) == 1 else self.activations
+        act = self.activations[0] if len(set(self.activations)) == 1 else self.activations
         return (
             f"MLP(sizes={list(self.sizes) if len(self.sizes) < 10 else '[...]'}, "
             f"n_layers={self.n_layers}, activation={act!r}, output={self.output!r}, "
@@ -91,9 +124,6 @@ class MLP:
         ndarray, shape (sizes[-1], batch)
         """
         X = check_input(X, self.sizes[0], self.dtype)
-        return self._forward(X)
-
-    def _forward(self, X):
         z = backprop.logits(self.weights, self.biases, self.activations, X)
         return output_forward(self.output, z)
 
@@ -122,13 +152,15 @@ class MLP:
         Y = check_targets(Y, loss, self.sizes[-1], X.shape[1], self.dtype)
         return X, Y
 
-    def _run(self, X, Y, loss, strategy, grads, on_layer):
-        # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share.
+    def _run(self, X, Y, loss, strategy, grads, on_layer, params=None):
+        # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
+        # params=(weights, biases) runs on other arrays of the net's shapes.
         call = make_call(self, X.shape[1], loss, grads is not None, on_layer is not None,
                          target_form(Y))
         actions = compile_actions(check_strategy(strategy), call)
+        weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
-            actions, self.weights, self.biases, self.activations, self.output, X, Y, loss,
+            actions, weights, biases, self.activations, self.output, X, Y, loss,
             grads=grads, on_layer=on_layer,
         )
 
@@ -153,18 +185,15 @@ class MLP:
         grads : Grads
         """
         X, Y = self._check_batch(X, Y, loss)
-        if out is not None:
-            self._check_grads(out)
-            bufs = (out.weights, out.biases)
-        else:
-            bufs = None
+        bufs = None if out is None else self._check_grads(out)
         value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None)
         return float(value), (out if out is not None else Grads(dW, db))
 
     def _check_grads(self, out):
         if not isinstance(out, Grads):
             raise ValueError(f"out: expected a Grads object, got {type(out).__name__}")
-        for name, have, want in (("weights", out.weights, self.weights), ("biases", out.biases, self.biases)):
+        for name in ("weights", "biases"):
+            have, want = getattr(out, name), getattr(self, name)
             if len(have) != len(want):
                 raise ValueError(f"out.{name}: expected {len(want)} arrays, got {len(have)}")
             for k, (h, w) in enumerate(zip(have, want)):
@@ -174,29 +203,16 @@ class MLP:
                         f"out.{name}[{k}]: expected an array of shape {w.shape} "
                         f"and dtype {w.dtype}, got {got}"
                     )
+        return out.weights, out.biases
 
     def zeros_like_grads(self):
         """A :class:`Grads` of zeros, for ``loss_and_grad(..., out=)``."""
         return Grads([np.zeros_like(W) for W in self.weights], [np.zeros_like(b) for b in self.biases])
 
     # -- training ----------------------------------------------------------
-    def fit(
-        self,
-        X,
-        Y,
-        loss="mse",
-        epochs=10,
-        batch_size=32,
-        optimizer="sgd",
-        lr=None,
-        shuffle=True,
-        seed=0,
-        strategy=None,
-        fuse_update=False,
-        callback=None,
-        progress=False,
-    ):
-        """Minibatch training; returns the list of per-epoch mean losses.
+    def fit(self, X, Y, loss="mse", *, optimizer="sgd", lr=None, strategy=None,
+            fuse_update=False, **loop):
+        """Minibatch training (:func:`mlpckpt.train.fit` over this net's step).
 
         Parameters
         ----------
@@ -204,47 +220,79 @@ class MLP:
         Y : array_like
             Targets for all samples (see :meth:`loss_and_grad`).
         loss : str
-        epochs : int
-        batch_size : int or None
+        epochs : int, default 10
+        batch_size : int or None, default 32
             ``None`` means full batch; the last batch may be smaller.
-        optimizer : {"sgd", "momentum", "adam"} or SGD or Adam
+        optimizer : {"sgd", "momentum", "adam"} or SGD or Adam, default "sgd"
         lr : float, optional
             Learning rate for a named optimiser (default: the optimiser's
             own, 0.01 for SGD and 1e-3 for Adam); not with an object.
-        shuffle : bool
-        seed : int or numpy.random.Generator
+        shuffle : bool, default True
+        seed : int or numpy.random.Generator, default 0
             Drives the shuffling only.
         strategy : checkpoint strategy or None
-        fuse_update : bool
-            Update each layer as soon as its gradient is complete, so
-            gradient memory is one layer (same result as unfused).
+        fuse_update : bool, default False
+            Update each layer as soon as its gradient is complete (gradient
+            memory of one layer per shape; the same result).
         callback : callable, optional
-            ``callback(epoch, mean_loss)`` after each epoch; returning
-            ``True`` stops training.
-        progress : bool
+            ``callback(epoch, mean_loss)`` after each epoch; ``True`` stops.
+        progress : bool, default False
             Print one line per epoch to stderr.
 
         Returns
         -------
         list of float
+            Per-epoch mean losses.
         """
-        return train.fit(
-            self, X, Y, loss, epochs, batch_size, optimizer, lr, shuffle, seed,
-            strategy, fuse_update, callback, progress,
-        )
+        fuse_update = check_bool("fuse_update", fuse_update)
+        X, Y = self._check_batch(X, Y, loss)
+        strategy = check_strategy(strategy)
+
+        def gradient(Xb, Yb, grads, on_layer):
+            return self._run(Xb, Yb, loss, strategy, grads, on_layer).loss
+
+        opt = make_optimizer(optimizer, lr)
+        step = train.make_step(opt, gradient, self.weights, self.biases, fuse_update)
+        return train.fit(step, X, Y, **loop)
 
     def fit_lbfgs(self, X, Y, loss="mse", maxiter=200, strategy=None, tol=None):
-        """Full-batch L-BFGS-B over the flattened parameters.
+        """Full-batch L-BFGS-B (:func:`mlpckpt.train.fit_lbfgs`), written into
+        the existing arrays of ``weights`` and ``biases``.
+
+        Parameters
+        ----------
+        X : array_like, shape (sizes[0], batch)
+        Y : array_like
+            Targets (see :meth:`loss_and_grad`).
+        loss : str
+        maxiter : int, default 200
+        strategy : checkpoint strategy or None
+        tol : float, optional
+            ``scipy.optimize.minimize``'s tolerance.
 
         Returns
         -------
         scipy.optimize.OptimizeResult
         """
-        return train.fit_lbfgs(self, X, Y, loss, maxiter, strategy, tol)
+        X, Y = self._check_batch(X, Y, loss)
+        strategy = check_strategy(strategy)
+
+        def loss_at(weights, biases, dW, db):
+            return self._run(X, Y, loss, strategy, (dW, db), None, params=(weights, biases)).loss
+
+        return train.fit_lbfgs(loss_at, self.weights, self.biases, maxiter=maxiter, tol=tol)
 
     # -- persistence -------------------------------------------------------
     def save(self, path):
         """Write the model to ``path`` (.npz, atomically; see :mod:`mlpckpt.io`)."""
-        from .io import save
+        io.save(path, dict(sizes=self.sizes, activations=self.activations, output=self.output,
+                           init=self.init, dtype=self.dtype.name, weights=self.weights,
+                           biases=self.biases))
 
-        save(self, path)
+
+def load(path):
+    """The :class:`MLP` saved at ``path`` (see :func:`mlpckpt.io.load`: a
+    corrupt or inconsistent file raises ``ValueError`` starting "path:")."""
+    rec = io.load(path)
+    return MLP.from_arrays(rec["weights"], rec["biases"], rec["activations"], rec["output"],
+                           rec["init"], rec["dtype"])

@@ -1,4 +1,5 @@
-"""Save / load: round trip, no pickle, corrupt and inconsistent files, atomic writes."""
+"""Save / load (mlpckpt.io records and mc.load): round trip, no pickle, corrupt and
+inconsistent files, atomic writes, refusals."""
 
 import io
 import os
@@ -419,3 +420,72 @@ def test_corrupt_file_closes_its_handle(tmp_path, saved):
                 mc.load(bad)
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+# -- records: mlpckpt.io reads and writes plain data, no model ------------------------
+
+
+def _record():
+    rng = np.random.default_rng(4)
+    return {
+        "sizes": (3, 4, 2),
+        "activations": ["relu"],
+        "output": "sigmoid",
+        "init": "normal",
+        "dtype": "float32",
+        "weights": [rng.standard_normal(s).astype(np.float32) for s in ((4, 3), (2, 4))],
+        "biases": [rng.standard_normal(s).astype(np.float32) for s in ((4, 1), (2, 1))],
+    }
+
+
+def test_record_round_trip(tmp_path):
+    rec = _record()
+    path = tmp_path / "r.npz"
+    mio.save(path, rec)
+    back = mio.load(path)
+    assert set(back) == set(mio.FIELDS)
+    assert back["sizes"] == (3, 4, 2) and back["activations"] == ["relu"]
+    assert (back["output"], back["init"], back["dtype"]) == ("sigmoid", "normal", "float32")
+    for key in ("weights", "biases"):
+        assert len(back[key]) == 2
+        for a, b in zip(rec[key], back[key]):
+            assert b.dtype == np.float32 and b.flags.c_contiguous and np.array_equal(a, b)
+    # mc.load builds the model the record describes
+    net = mc.load(path)
+    assert (net.sizes, net.activations, net.output, net.init) == ((3, 4, 2), ["relu"], "sigmoid", "normal")
+    assert net.dtype == np.float32
+    assert all(np.array_equal(a, b) for a, b in zip(net.weights + net.biases, back["weights"] + back["biases"]))
+
+
+def test_record_missing_fields_refused(tmp_path):
+    rec = _record()
+    del rec["init"], rec["biases"]
+    with pytest.raises(ValueError, match=r"^record: missing fields \['init', 'biases'\]"):
+        mio.save(tmp_path / "r.npz", rec)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_file_mode_follows_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        mc.MLP([2, 3, 1], seed=0).save(tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == mode
+
+
+def test_save_refuses_nan_weights_and_missing_directories(tmp_path):
+    net = mc.MLP([2, 3, 1], seed=0)
+    target = tmp_path / "m.npz"
+    net.save(target)
+    before = target.read_bytes()
+    net.weights[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^weights\[0\]:"):
+        net.save(target)
+    assert target.read_bytes() == before  # untouched
+    net.weights[0][0, 0] = 0.0
+    with pytest.raises(ValueError, match="^path:.*does not exist"):
+        net.save(tmp_path / "missing" / "m.npz")
+    with pytest.raises(ValueError, match="^path:.*directory"):
+        net.save(tmp_path)

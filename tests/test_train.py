@@ -1,61 +1,12 @@
-"""Optimisers against hand-written PyTorch update rules, the fit loop,
-L-BFGS, and predict / predict_proba."""
+"""The training loop (mlpckpt.train): epochs, batches, shuffling, callbacks,
+progress, the fused update, L-BFGS, and the loop over a model-free step."""
 
 import numpy as np
 import pytest
 from scipy.optimize import OptimizeResult
 
 import mlpckpt as mc
-
-
-# -- reference update rules (torch.optim.SGD / torch.optim.Adam, written out) ---------
-
-
-class RefSGD:
-    """torch.optim.SGD with dampening=0, weight_decay=0."""
-
-    def __init__(self, lr, momentum=0.0, nesterov=False):
-        self.lr, self.mu, self.nesterov = lr, momentum, nesterov
-        self.buf = {}
-
-    def step(self, params, grads):
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads)):
-            d = g
-            if self.mu != 0:
-                if i not in self.buf:
-                    self.buf[i] = g.copy()  # torch.clone(d_p).detach()
-                else:
-                    self.buf[i] = self.mu * self.buf[i] + g
-                d = g + self.mu * self.buf[i] if self.nesterov else self.buf[i]
-            out.append(p - self.lr * d)
-        return out
-
-
-class RefAdam:
-    """torch.optim.Adam with amsgrad=False, weight_decay=0."""
-
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
-        self.t = 0
-        self.m, self.v = {}, {}
-
-    def step(self, params, grads):
-        self.t += 1
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads)):
-            m = self.m.get(i, np.zeros_like(p))
-            v = self.v.get(i, np.zeros_like(p))
-            m = self.b1 * m + (1 - self.b1) * g
-            v = self.b2 * v + (1 - self.b2) * g * g
-            self.m[i], self.v[i] = m, v
-            c1 = 1 - self.b1**self.t
-            c2 = 1 - self.b2**self.t
-            step_size = self.lr / c1
-            denom = np.sqrt(v) / np.sqrt(c2) + self.eps
-            out.append(p - step_size * (m / denom))
-        return out
-
+from mlpckpt import train
 
 def _blocks(net):
     return [x for pair in zip(net.weights, net.biases) for x in pair]
@@ -87,96 +38,20 @@ def _net(seed=0, sizes=(4, 6, 5, 3), **kw):
     kw.setdefault("activation", "tanh")
     return mc.MLP(list(sizes), seed=seed, **kw)
 
-
-OPTIMIZERS = [
-    ("sgd", lambda: mc.SGD(lr=0.05), lambda: RefSGD(0.05)),
-    ("momentum", lambda: mc.SGD(lr=0.05, momentum=0.9), lambda: RefSGD(0.05, 0.9)),
-    ("nesterov", lambda: mc.SGD(lr=0.05, momentum=0.8, nesterov=True), lambda: RefSGD(0.05, 0.8, True)),
-    ("adam", lambda: mc.Adam(lr=0.01), lambda: RefAdam(0.01)),
-    ("adam_betas", lambda: mc.Adam(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
-     lambda: RefAdam(0.02, (0.8, 0.99), 1e-6)),
-]
+RNG_SEED = 20261123
 
 
-@pytest.mark.parametrize("name,make,make_ref", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
-def test_optimizer_matches_torch_rules_on_fixed_gradients(name, make, make_ref):
-    rng = np.random.default_rng(7)
-    params = [rng.standard_normal((3, 4)), rng.standard_normal((3, 1)), rng.standard_normal((2, 3))]
-    ours = [p.copy() for p in params]
-    ref = [p.copy() for p in params]
-    opt, ref_opt = make(), make_ref()
-    for step in range(3):
-        grads = [rng.standard_normal(p.shape) for p in params]
-        opt.start_step()
-        for i, (p, g) in enumerate(zip(ours, grads)):
-            opt.update(i, p, g)
-        ref = ref_opt.step(ref, grads)
-        for a, b in zip(ours, ref):
-            np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-16)
-    # and the parameters really moved
-    assert all(not np.allclose(a, p) for a, p in zip(ours, params))
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(RNG_SEED)
+    X = rng.standard_normal((3, 5))
+    labels = np.array([0, 1, 1, 0, 1])
+    return X, labels
 
 
-@pytest.mark.parametrize("name,make,make_ref", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
-def test_fit_matches_reference_loop(problem, name, make, make_ref):
-    # Three full-batch epochs of fit == three loss_and_grad + reference updates.
-    X, Y = problem
-    net, ref_net = _net(), _net()
-    hist = net.fit(X, Y, "mse", epochs=3, batch_size=None, optimizer=make(), shuffle=False)
-    ref_opt, losses = make_ref(), []
-    for _ in range(3):
-        loss, g = ref_net.loss_and_grad(X, Y, "mse")
-        losses.append(loss)
-        _set_blocks(ref_net, ref_opt.step(_blocks(ref_net), _grad_blocks(g)))
-    np.testing.assert_allclose(hist, losses, rtol=1e-14)
-    for a, b in zip(_blocks(net), _blocks(ref_net)):
-        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
-
-
-def test_default_optimizer_is_sgd_lr_001(problem):
-    X, Y = problem
-    net, ref = _net(), _net()
-    _, g = ref.loss_and_grad(X, Y, "mse")
-    net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False)
-    expect = [p - 0.01 * d for p, d in zip(_blocks(ref), _grad_blocks(g))]
-    assert _same(_blocks(net), expect)
-    # and not some other rate
-    other = [p - 0.02 * d for p, d in zip(_blocks(ref), _grad_blocks(g))]
-    assert not _same(_blocks(net), other)
-
-
-def test_named_sgd_with_lr(problem):
-    X, Y = problem
-    net, ref = _net(), _net()
-    _, g = ref.loss_and_grad(X, Y, "mse")
-    net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer="sgd", lr=0.3)
-    assert _same(_blocks(net), [p - 0.3 * d for p, d in zip(_blocks(ref), _grad_blocks(g))])
-
-
-def test_default_adam_lr_is_1e_3(problem):
-    X, Y = problem
-    a, b = _net(), _net()
-    a.fit(X, Y, "mse", epochs=3, batch_size=5, shuffle=False, optimizer="adam")
-    b.fit(X, Y, "mse", epochs=3, batch_size=5, shuffle=False, optimizer=mc.Adam(lr=1e-3))
-    assert _same(_blocks(a), _blocks(b))
-    # the first Adam step moves every (non-zero-gradient) entry by about lr
-    c, d = _net(), _net()
-    c.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer="adam")
-    step = np.abs(c.weights[0] - d.weights[0])
-    np.testing.assert_allclose(step, 1e-3, rtol=1e-4)
-
-
-def test_momentum_name_is_sgd_momentum_09(problem):
-    X, Y = problem
-    a, b = _net(), _net()
-    a.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False, optimizer="momentum", lr=0.05)
-    b.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False,
-          optimizer=mc.SGD(lr=0.05, momentum=0.9))
-    assert _same(_blocks(a), _blocks(b))
-    c = _net()
-    c.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False, optimizer="sgd", lr=0.05)
-    assert not _same(_blocks(a), _blocks(c))
-
+@pytest.fixture
+def net():
+    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
 
 def test_fit_returns_one_mean_loss_per_epoch(problem):
     X, Y = problem
@@ -185,7 +60,6 @@ def test_fit_returns_one_mean_loss_per_epoch(problem):
     assert isinstance(hist, list) and len(hist) == 7
     assert all(isinstance(h, float) and np.isfinite(h) for h in hist)
     assert net.fit(X, Y, "mse", epochs=0) == []
-
 
 def test_epoch_loss_is_sample_weighted_mean_with_partial_last_batch():
     # 10 samples, batch 4: batches of 4, 4, 2; the last one is used.
@@ -206,7 +80,6 @@ def test_epoch_loss_is_sample_weighted_mean_with_partial_last_batch():
     _net().fit(X, Y, "mse", epochs=2, batch_size=4, optimizer=opt)
     assert opt.t == 6
 
-
 def test_batch_size_none_is_full_batch(problem):
     X, Y = problem
     a, b = _net(), _net()
@@ -218,7 +91,6 @@ def test_batch_size_none_is_full_batch(problem):
     assert ha == hb
     assert _same(_blocks(a), _blocks(b))
 
-
 def test_loss_decreases_on_easy_problem():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2, 200))
@@ -228,7 +100,6 @@ def test_loss_decreases_on_easy_problem():
     assert hist[-1] < 0.5 * hist[0]
     assert hist[-1] < 0.15
     assert np.mean(net.predict(X) == y) >= 0.95
-
 
 def test_shuffle_reproducible_and_leaves_global_state_alone(problem):
     X, Y = problem
@@ -249,14 +120,12 @@ def test_shuffle_reproducible_and_leaves_global_state_alone(problem):
     net.fit(X, Y, "mse", epochs=3, batch_size=5, lr=0.1, shuffle=False)
     assert not _same(runs[0][1], _blocks(net))
 
-
 def test_shuffle_with_generator_seed(problem):
     X, Y = problem
     a, b = _net(), _net()
     a.fit(X, Y, "mse", epochs=2, batch_size=5, seed=np.random.default_rng(9))
     b.fit(X, Y, "mse", epochs=2, batch_size=5, seed=9)
     assert _same(_blocks(a), _blocks(b))
-
 
 def test_shuffle_with_labels():
     # 1-d integer labels are shuffled together with the columns of X.
@@ -271,7 +140,6 @@ def test_shuffle_with_labels():
     np.testing.assert_allclose(ha, hb, rtol=1e-13)
     for p, q in zip(_blocks(a), _blocks(b)):
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
-
 
 def test_callback_called_and_can_stop(problem):
     X, Y = problem
@@ -294,7 +162,6 @@ def test_callback_called_and_can_stop(problem):
     ref.fit(X, Y, "mse", epochs=3, batch_size=None, shuffle=False)
     assert _same(_blocks(net), _blocks(ref))
 
-
 def test_progress_prints_to_stderr(problem, capsys):
     X, Y = problem
     _net().fit(X, Y, "mse", epochs=2, progress=True)
@@ -302,6 +169,33 @@ def test_progress_prints_to_stderr(problem, capsys):
     assert captured.out == ""
     assert "epoch 1/2" in captured.err and "epoch 2/2" in captured.err
 
+def test_fit_drives_any_step_over_columns():
+    # The loop knows no model: it hands the step the columns of each batch.
+    X = np.arange(14.0).reshape(2, 7)
+    y = np.arange(7)
+    seen = []
+
+    def step(Xb, yb):
+        assert np.array_equal(Xb, np.stack([yb, yb + 7]))  # the same columns
+        seen.append(yb.copy())
+        return float(yb.mean())
+
+    hist = train.fit(step, X, y, epochs=2, batch_size=3, shuffle=False)
+    assert [s.tolist() for s in seen] == [[0, 1, 2], [3, 4, 5], [6]] * 2
+    assert hist == [3.0, 3.0]  # batch means weighted by batch size
+    seen.clear()
+    train.fit(step, X, y, epochs=3, batch_size=3, shuffle=True, seed=4)
+    epochs = [np.concatenate(seen[i : i + 3]) for i in (0, 3, 6)]
+    assert all(sorted(e.tolist()) == list(range(7)) for e in epochs)
+    assert not all(np.array_equal(e, np.arange(7)) for e in epochs)
+
+def test_fit_refuses_a_step_that_is_not_callable():
+    with pytest.raises(ValueError, match="^step:"):
+        train.fit(None, np.ones((2, 3)), np.ones(3))
+    with pytest.raises(ValueError, match="^Y:"):
+        train.fit(lambda Xb, Yb: 0.0, np.ones((2, 3)), np.ones(4))
+
+# -- the fused update -------------------------------------------------------------------
 
 FUSE_OPTS = [
     ("sgd", lambda: mc.SGD(lr=0.05)),
@@ -310,8 +204,7 @@ FUSE_OPTS = [
     ("adam", lambda: mc.Adam(lr=0.01)),
 ]
 
-
-@pytest.mark.parametrize("strategy", [None, mc.Sqrt()], ids=["storeall", "sqrt"])
+@pytest.mark.parametrize("strategy", [None, mc.Sqrt(), mc.Revolve(1)], ids=["storeall", "sqrt", "revolve1"])
 @pytest.mark.parametrize("name,make", FUSE_OPTS, ids=[o[0] for o in FUSE_OPTS])
 def test_fuse_update_bitwise_equal(name, make, strategy):
     rng = np.random.default_rng(5)
@@ -328,7 +221,6 @@ def test_fuse_update_bitwise_equal(name, make, strategy):
     assert _same(_blocks(a), _blocks(b))
     assert not _same(_blocks(a), _blocks(mc.MLP(sizes, activation="tanh", output="softmax", seed=2)))
 
-
 @pytest.mark.parametrize("fuse", [False, True])
 def test_every_strategy_trains_to_identical_weights(fuse):
     rng = np.random.default_rng(8)
@@ -336,7 +228,8 @@ def test_every_strategy_trains_to_identical_weights(fuse):
     Y = rng.standard_normal((2, 30))
     sizes = [3] + [6] * 8 + [2]
     results = []
-    for strategy in (None, mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Segments(1), mc.Segments(20)):
+    for strategy in (None, mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Segments(1), mc.Segments(20),
+                     mc.Revolve(1)):
         net = mc.MLP(sizes, activation="sigmoid", seed=4)
         h = net.fit(X, Y, "mse", epochs=3, batch_size=7, optimizer="adam", lr=0.01, seed=1,
                     strategy=strategy, fuse_update=fuse)
@@ -345,9 +238,15 @@ def test_every_strategy_trains_to_identical_weights(fuse):
         assert h == results[0][0]
         assert _same(blocks, results[0][1])
 
+def test_fused_buffers_are_shared_per_shape():
+    net = mc.MLP([5, 7, 7, 7, 3], seed=0)
+    dW, db = train.grad_buffers(net.weights, net.biases, shared=True)
+    assert dW[1] is dW[2] and db[1] is db[2] and dW[0] is not dW[1] and dW[2] is not dW[3]
+    assert [a.shape for a in dW + db] == [a.shape for a in net.weights + net.biases]
+    dW, db = train.grad_buffers(net.weights, net.biases)
+    assert len({id(a) for a in dW + db}) == 2 * net.n_layers
 
 # -- L-BFGS ---------------------------------------------------------------------------
-
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_fit_lbfgs(problem, dtype):
@@ -374,7 +273,6 @@ def test_fit_lbfgs(problem, dtype):
     flat = np.concatenate([p.ravel() for p in blocks])
     np.testing.assert_allclose(flat, result.x.astype(dtype), rtol=0, atol=0)
 
-
 def test_fit_lbfgs_then_fit_still_works(problem):
     X, Y = problem
     net = _net()
@@ -383,46 +281,48 @@ def test_fit_lbfgs_then_fit_still_works(problem):
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False)
     assert not _same(w, _blocks(net))
 
+def test_fit_lbfgs_over_plain_blocks():
+    # The bridge knows no model: a quadratic over two blocks, solved in place.
+    target = [np.full((2, 3), 1.5), np.full((2, 1), -2.0)]
+    W, b = np.zeros((2, 3)), np.zeros((2, 1))
 
-# -- predict / predict_proba ------------------------------------------------------------
+    def loss_at(weights, biases, dW, db):
+        dW[0][...] = weights[0] - target[0]
+        db[0][...] = biases[0] - target[1]
+        return 0.5 * (np.sum(dW[0] ** 2) + np.sum(db[0] ** 2))
 
+    result = train.fit_lbfgs(loss_at, [W], [b], maxiter=20)
+    assert result.fun < 1e-20
+    np.testing.assert_allclose(W, target[0], rtol=1e-12)
+    np.testing.assert_allclose(b, target[1], rtol=1e-12)
 
-def test_predict_softmax():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((4, 9))
-    net = mc.MLP([4, 5, 3], output="softmax", seed=0)
-    proba = net.predict_proba(X)
-    labels = net.predict(X)
-    assert proba.shape == (3, 9)
-    np.testing.assert_allclose(proba.sum(axis=0), 1.0, rtol=1e-14)
-    assert np.all(proba > 0)
-    assert labels.shape == (9,) and labels.dtype.kind == "i"
-    assert np.array_equal(labels, np.argmax(proba, axis=0))
-    assert np.array_equal(proba, net.forward(X))
+# -- argument errors ---------------------------------------------------------------------
 
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"epochs": -1}, "epochs"),
+        ({"epochs": 2.0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"callback": 3}, "callback"),
+    ],
+)
+def test_bad_fit_arguments(net, data, kwargs, name):
+    X, labels = data
+    with pytest.raises(ValueError, match=rf"^{name}:"):
+        net.fit(X, labels, "cross_entropy", **kwargs)
 
-def test_predict_sigmoid():
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((4, 9))
-    net = mc.MLP([4, 5, 2], output="sigmoid", seed=0)
-    net.biases[-1][:] = [[3.0], [-3.0]]  # make both classes appear
-    net.weights[-1] *= 10
-    proba = net.predict_proba(X)
-    pred = net.predict(X)
-    assert proba.shape == pred.shape == (2, 9)
-    assert np.all((proba > 0) & (proba < 1))
-    assert set(np.unique(pred)) <= {0, 1}
-    assert np.array_equal(pred, (proba > 0.5).astype(int))
-    assert pred.sum() > 0 and pred.sum() < pred.size
+@pytest.mark.parametrize("maxiter", [0, -3, 1.5])
+def test_bad_maxiter(net, data, maxiter):
+    X, labels = data
+    with pytest.raises(ValueError, match=r"^maxiter:"):
+        net.fit_lbfgs(X, labels, "cross_entropy", maxiter=maxiter)
 
-
-def test_predict_identity():
-    rng = np.random.default_rng(2)
-    X = rng.standard_normal((4, 9))
-    net = mc.MLP([4, 5, 2], output="identity", seed=0)
-    out = net.predict(X)
-    assert out.shape == (2, 9)
-    assert np.array_equal(out, net.forward(X))
-    assert out.min() < 0  # not squashed
-    with pytest.raises(ValueError, match=r"^output:"):
-        net.predict_proba(X)
+def test_fit_flags_must_be_booleans():
+    net = mc.MLP([2, 3, 1], seed=0)
+    X, Y = np.ones((2, 4)), np.ones((1, 4))
+    with pytest.raises(ValueError, match="^shuffle:"):
+        net.fit(X, Y, epochs=1, shuffle="no")
+    with pytest.raises(ValueError, match="^fuse_update:"):
+        net.fit(X, Y, epochs=1, fuse_update="yes")

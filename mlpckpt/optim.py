@@ -1,0 +1,234 @@
+"""Optimisers: in place, allocation-free updates of parameter blocks.
+
+Optimisers follow PyTorch's update rules (``torch.optim.SGD``, ``Adam``) and
+update parameter blocks in place, one block at a time, so the same object
+serves a whole-model step and a fused per-layer step (identical arithmetic,
+hence identical results). Block ``2k`` is ``weights[k]``, ``2k + 1`` is
+``biases[k]``. Optimiser state (momentum, Adam moments) is model-sized and
+allocated on the first step; so is one scratch array per distinct block
+shape, which keeps every update free of temporaries.
+"""
+
+import numbers
+
+import numpy as np
+
+from ._validate import check_choice, check_positive_float
+
+__all__ = ["Optimizer", "SGD", "Adam", "OPTIMIZERS", "make_optimizer", "layer_update", "apply_step"]
+
+
+class Optimizer:
+    """Base of the optimisers: updates parameter blocks in place.
+
+    A training step calls :meth:`start_step` once, then :meth:`update` for
+    every block (``2k`` is ``weights[k]``, ``2k + 1`` is ``biases[k]``).
+    """
+
+    def start_step(self):
+        """Called once before the blocks of one step are updated."""
+
+    def update(self, i, param, grad):
+        """Update block ``i`` in place from its gradient.
+
+        Parameters
+        ----------
+        i : int
+            Block index; state (momentum, moments) is kept per block.
+        param : ndarray
+            The parameter block, written in place.
+        grad : ndarray, same shape as ``param``
+        """
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    ``buf = momentum * buf + g`` (``buf = g`` on the first step);
+    ``p -= lr * (g + momentum * buf)`` with Nesterov, else ``p -= lr * buf``
+    (``p -= lr * g`` without momentum) -- as ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    momentum : float in [0, 1), default 0
+    nesterov : bool, default False
+        Needs ``momentum > 0``.
+    """
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
+        self.lr = check_positive_float("lr", lr)
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, numbers.Real)
+            or not (0.0 <= float(momentum) < 1.0)
+        ):
+            raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov: got True with momentum=0, expected momentum > 0")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.state = {}
+        self.scratch = {}
+
+    def __repr__(self):
+        return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
+
+    def update(self, i, param, grad):
+        # No temporaries: the products go into a scratch array kept per shape.
+        tmp = _scratch(self.scratch, grad)
+        if self.momentum == 0.0:
+            np.multiply(grad, self.lr, out=tmp)
+            param -= tmp
+            return
+        buf = self.state.get(i)
+        if buf is None:
+            buf = self.state[i] = grad.copy()
+        else:
+            buf *= self.momentum
+            buf += grad
+        if self.nesterov:
+            np.multiply(buf, self.momentum, out=tmp)  # lr * (g + momentum * buf)
+            tmp += grad
+            tmp *= self.lr
+        else:
+            np.multiply(buf, self.lr, out=tmp)
+        param -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), bias-corrected as ``torch.optim.Adam``.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+    betas : (float, float), default (0.9, 0.999)
+    eps : float, default 1e-8
+    """
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.lr = check_positive_float("lr", lr)
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise ValueError(f"betas: expected two numbers in [0, 1), got {betas!r}") from None
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"betas: expected two numbers in [0, 1), got {betas!r}")
+        self.betas = (b1, b2)
+        self.eps = check_positive_float("eps", eps)
+        self.t = 0
+        self.state = {}
+        self.scratch = {}
+
+    def __repr__(self):
+        return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps})"
+
+    def start_step(self):
+        self.t += 1
+
+    def update(self, i, param, grad):
+        b1, b2 = self.betas
+        if i not in self.state:
+            self.state[i] = (np.zeros_like(param), np.zeros_like(param))
+        m, v = self.state[i]
+        tmp = _scratch(self.scratch, grad)  # one layer-sized scratch, reused
+        m *= b1
+        np.multiply(grad, 1.0 - b1, out=tmp)
+        m += tmp
+        v *= b2
+        np.multiply(grad, 1.0 - b2, out=tmp)
+        tmp *= grad
+        v += tmp
+        corr1 = 1.0 - b1**self.t
+        corr2 = 1.0 - b2**self.t
+        np.sqrt(v, out=tmp)  # denominator: sqrt(v) / sqrt(corr2) + eps
+        tmp /= np.sqrt(corr2)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / corr1
+        param -= tmp
+
+
+def _scratch(store, like):
+    """A scratch array shaped like ``like``, one per (shape, dtype), kept."""
+    key = (like.shape, like.dtype)
+    tmp = store.get(key)
+    if tmp is None:
+        tmp = store[key] = np.empty_like(like)
+    return tmp
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "adam": Adam}
+
+
+def make_optimizer(optimizer, lr):
+    """An optimiser from a name (with ``lr``) or an :class:`Optimizer` (without).
+
+    Parameters
+    ----------
+    optimizer : {"sgd", "momentum", "adam"} or Optimizer
+        ``"momentum"`` is ``SGD(momentum=0.9)``.
+    lr : float or None
+        Learning rate for a name (None: the optimiser's default); must be
+        None with an object, which carries its own.
+
+    Returns
+    -------
+    Optimizer
+    """
+    if isinstance(optimizer, str):
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        kwargs = {} if lr is None else {"lr": lr}
+        if optimizer == "momentum":
+            kwargs["momentum"] = 0.9
+        return OPTIMIZERS[optimizer](**kwargs)
+    if isinstance(optimizer, Optimizer):
+        if lr is not None:
+            raise ValueError(
+                f"lr: got {lr!r} together with the optimiser object {optimizer!r}; "
+                "expected lr=None (set the rate on the object)"
+            )
+        return optimizer
+    raise ValueError(
+        f"optimizer: got {optimizer!r}, expected 'sgd', 'momentum', 'adam' "
+        "or an optimiser object such as SGD(...) or Adam(...)"
+    )
+
+
+def layer_update(opt, weights, biases):
+    """The fused step's ``on_layer(k, dW_k, db_k)``: update layer ``k`` in place.
+
+    Parameters
+    ----------
+    opt : Optimizer
+    weights, biases : lists of ndarray
+        Updated in place, block ``2k`` and ``2k + 1`` of ``opt``.
+
+    Returns
+    -------
+    callable
+    """
+
+    def on_layer(k, dW_k, db_k):
+        opt.update(2 * k, weights[k], dW_k)
+        opt.update(2 * k + 1, biases[k], db_k)
+
+    return on_layer
+
+
+def apply_step(opt, weights, biases, dW, db):
+    """One whole-model update, blocks in layer order (``opt.start_step()``
+    is the caller's).
+
+    Parameters
+    ----------
+    opt : Optimizer
+    weights, biases : lists of ndarray, shapes (n_{k+1}, n_k) and (n_{k+1}, 1)
+        Updated in place.
+    dW, db : lists of ndarray
+        Their gradients, same shapes.
+    """
+    on_layer = layer_update(opt, weights, biases)
+    for k in range(len(weights)):
+        on_layer(k, dW[k], db[k])

@@ -1,0 +1,282 @@
+"""The model (mlpckpt.mlp): MLP.from_arrays and its refusals, fit_lbfgs writing
+into the net's own arrays, predict / predict_proba, and out= gradient buffers."""
+
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+import mlpckpt as mc
+
+RNG_SEED = 20261123
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(RNG_SEED)
+    X = rng.standard_normal((3, 5))
+    labels = np.array([0, 1, 1, 0, 1])
+    return X, labels
+
+
+@pytest.fixture
+def net():
+    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
+
+def _params(net):
+    return net.weights + net.biases
+
+
+# -- from_arrays -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_from_arrays_round_trip(data, dtype):
+    X, labels = data
+    net = mc.MLP([3, 5, 4, 2], activation=["relu", "softplus"], output="softmax", init="he",
+                 dtype=dtype, seed=3)
+    for b in net.biases:
+        b += 0.1
+    copy = mc.MLP.from_arrays(net.weights, net.biases, activation=["relu", "softplus"],
+                              output="softmax", init="he")
+    assert isinstance(copy, mc.MLP)
+    assert copy.sizes == net.sizes == (3, 5, 4, 2)
+    assert (copy.activations, copy.output, copy.init, copy.dtype) == (
+        net.activations, net.output, net.init, net.dtype)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(_params(net), _params(copy)))
+    # copies: the new net owns its arrays
+    assert not any(np.shares_memory(a, b) for a in _params(net) for b in _params(copy))
+    assert np.array_equal(copy.forward(X), net.forward(X))
+    la, ga = net.loss_and_grad(X, labels, "cross_entropy")
+    lb, gb = copy.loss_and_grad(X, labels, "cross_entropy")
+    assert la == lb
+    assert all(np.array_equal(a, b) for a, b in zip(ga.weights + ga.biases, gb.weights + gb.biases))
+
+
+def test_from_arrays_makes_c_contiguous_copies_of_the_nets_dtype():
+    rng = np.random.default_rng(0)
+    W0 = np.asfortranarray(rng.standard_normal((4, 3)))
+    W1 = rng.standard_normal((4, 4))[::2]  # a strided view, shape (2, 4)
+    biases = [np.zeros((4, 1)), np.ones((2, 1))]
+    net = mc.MLP.from_arrays([W0, W1], biases, activation="sigmoid", dtype="float32")
+    assert net.sizes == (3, 4, 2) and net.activations == ["sigmoid"]
+    assert net.dtype == np.float32 and net.init == "xavier" and net.output == "identity"
+    for p, ref in zip(_params(net), [W0, W1] + biases):
+        assert p.dtype == np.float32 and p.flags.c_contiguous and p.flags.writeable
+        assert p.base is None and np.array_equal(p, ref.astype(np.float32))
+    # the same array twice becomes two independent blocks
+    W = np.ones((3, 3))
+    net = mc.MLP.from_arrays([W, W], [np.zeros((3, 1))] * 2)
+    net.weights[0][0, 0] = 5.0
+    assert net.weights[1][0, 0] == 1.0 and W[0, 0] == 1.0
+    # lists of numbers are arrays too
+    net = mc.MLP.from_arrays([[[1.0, 2.0]]], [[[0.5]]])
+    assert net.sizes == (2, 1) and net.forward([[1.0], [1.0]])[0, 0] == 3.5
+
+
+def _good():
+    return [np.ones((4, 3)), np.ones((2, 4))], [np.zeros((4, 1)), np.zeros((2, 1))]
+
+
+def _bad(which, k, value):
+    weights, biases = _good()
+    (weights if which == "weights" else biases)[k] = value
+    return weights, biases
+
+
+@pytest.mark.parametrize(
+    "weights,biases,pattern",
+    [
+        (*_bad("weights", 0, np.ones(3)), r"^weights\[0\]: expected a non-empty 2-d"),
+        (*_bad("weights", 1, np.ones((2, 4, 1))), r"^weights\[1\]: expected a non-empty 2-d"),
+        (*_bad("weights", 1, np.ones((2, 0))), r"^weights\[1\]: expected a non-empty 2-d"),
+        (*_bad("weights", 0, np.ones((4, 3), np.int64)), r"^weights\[0\]: .*dtype int64"),
+        (*_bad("weights", 1, np.ones((2, 4), np.float16)), r"^weights\[1\]: .*dtype float16"),
+        (*_bad("weights", 1, np.ones((2, 4), complex)), r"^weights\[1\]: expected a real numeric"),
+        (*_bad("weights", 1, np.ones((2, 5))), r"^weights\[1\]: expected shape \(2, 4\), got \(2, 5\)"),
+        (*_bad("weights", 1, np.ones((4, 2))), r"^weights\[1\]: expected shape \(4, 4\), got \(4, 2\)"),
+        (*_bad("biases", 0, np.zeros((4,))), r"^biases\[0\]: expected a non-empty 2-d"),
+        (*_bad("biases", 1, np.zeros((1, 2))), r"^biases\[1\]: expected shape \(2, 1\), got \(1, 2\)"),
+        (*_bad("biases", 1, np.zeros((3, 1))), r"^biases\[1\]: expected shape \(2, 1\), got \(3, 1\)"),
+        (*_bad("weights", 1, np.ones((2, 4), np.float32)), r"^weights\[1\]: expected dtype float64"),
+        (*_bad("biases", 0, np.zeros((4, 1), np.float32)), r"^biases\[0\]: expected dtype float64"),
+        (*_bad("weights", 1, np.full((2, 4), np.nan)), r"^weights\[1\]: expected finite values"),
+        (*_bad("biases", 1, np.full((2, 1), -np.inf)), r"^biases\[1\]: expected finite values"),
+        (*_bad("weights", 0, "abc"), r"^weights\[0\]: expected a real numeric"),
+        ([], [], r"^weights: expected at least one array"),
+        (_good()[0], _good()[1][:1], r"^biases: expected 2 arrays \(one per weight\), got 1"),
+        (_good()[0][:1], _good()[1], r"^biases: expected 1 arrays \(one per weight\), got 2"),
+    ],
+)
+def test_from_arrays_refuses_bad_blocks(weights, biases, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        mc.MLP.from_arrays(weights, biases)
+
+
+def test_from_arrays_checks_the_configuration_like_the_constructor():
+    weights, biases = _good()
+    with pytest.raises(ValueError, match=r"^activation: expected one name per hidden layer \(1\), got 2"):
+        mc.MLP.from_arrays(weights, biases, activation=["tanh", "relu"])
+    with pytest.raises(ValueError, match=r"^output: got 'tanh'"):
+        mc.MLP.from_arrays(weights, biases, output="tanh")
+    with pytest.raises(ValueError, match=r"^init: got 'zeros'"):
+        mc.MLP.from_arrays(weights, biases, init="zeros")
+    with pytest.raises(ValueError, match=r"^dtype: got 'float16'"):
+        mc.MLP.from_arrays(weights, biases, dtype="float16")
+
+
+# -- fit_lbfgs writes into the net's own arrays ----------------------------------------
+
+
+def test_fit_lbfgs_keeps_the_arrays(data):
+    X, labels = data
+    net = mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
+    ws, bs = list(net.weights), list(net.biases)
+    lists = (net.weights, net.biases)
+    before = [p.copy() for p in _params(net)]
+    result = net.fit_lbfgs(X, labels, "cross_entropy", maxiter=20)
+    assert net.weights is lists[0] and net.biases is lists[1]
+    assert all(a is b for a, b in zip(ws, net.weights))
+    assert all(a is b for a, b in zip(bs, net.biases))
+    # the references held are the trained parameters
+    assert not any(np.array_equal(a, b) for a, b in zip(ws + bs, before))
+    flat = np.concatenate([p.ravel() for pair in zip(ws, bs) for p in pair])
+    assert np.array_equal(flat, result.x)
+
+
+def test_fit_lbfgs_interrupted_leaves_the_last_point_in_the_arrays(data, monkeypatch):
+    X, labels = data
+    net = mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
+    ws = list(net.weights + net.biases)
+
+    def interrupted(fun, x0, **kwargs):
+        fun(x0 + 0.25)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scipy.optimize, "minimize", interrupted)
+    start = np.concatenate([p.ravel() for pair in zip(net.weights, net.biases) for p in pair])
+    with pytest.raises(KeyboardInterrupt):
+        net.fit_lbfgs(X, labels, "cross_entropy")
+    assert all(a is b for a, b in zip(ws, net.weights + net.biases))
+    now = np.concatenate([p.ravel() for pair in zip(net.weights, net.biases) for p in pair])
+    assert np.array_equal(now, start + 0.25)
+
+
+# -- layering ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["train", "optim", "io"])
+def test_training_and_files_know_no_model(module):
+    # Imports at any level: these modules work on arrays and records, never on an MLP.
+    path = pathlib.Path(mc.__file__).with_name(f"{module}.py")
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported.update(alias.name for alias in node.names if node.level and not node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert imported and not {"mlp", "mlpckpt.mlp"} & imported
+
+
+# -- predict / predict_proba ------------------------------------------------------------
+
+
+def test_predict_softmax():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 9))
+    net = mc.MLP([4, 5, 3], output="softmax", seed=0)
+    proba = net.predict_proba(X)
+    labels = net.predict(X)
+    assert proba.shape == (3, 9)
+    np.testing.assert_allclose(proba.sum(axis=0), 1.0, rtol=1e-14)
+    assert np.all(proba > 0)
+    assert labels.shape == (9,) and labels.dtype.kind == "i"
+    assert np.array_equal(labels, np.argmax(proba, axis=0))
+    assert np.array_equal(proba, net.forward(X))
+
+def test_predict_sigmoid():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((4, 9))
+    net = mc.MLP([4, 5, 2], output="sigmoid", seed=0)
+    net.biases[-1][:] = [[3.0], [-3.0]]  # make both classes appear
+    net.weights[-1] *= 10
+    proba = net.predict_proba(X)
+    pred = net.predict(X)
+    assert proba.shape == pred.shape == (2, 9)
+    assert np.all((proba > 0) & (proba < 1))
+    assert set(np.unique(pred)) <= {0, 1}
+    assert np.array_equal(pred, (proba > 0.5).astype(int))
+    assert pred.sum() > 0 and pred.sum() < pred.size
+
+def test_predict_identity():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((4, 9))
+    net = mc.MLP([4, 5, 2], output="identity", seed=0)
+    out = net.predict(X)
+    assert out.shape == (2, 9)
+    assert np.array_equal(out, net.forward(X))
+    assert out.min() < 0  # not squashed
+
+def test_predict_proba_identity(data):
+    X, _ = data
+    net = mc.MLP([3, 4, 2], output="identity")
+    with pytest.raises(ValueError, match=r"^output: predict_proba needs output='sigmoid' or 'softmax'"):
+        net.predict_proba(X)
+
+# -- out= buffers ---------------------------------------------------------------
+
+def test_out_not_grads(net, data):
+    X, labels = data
+    g = net.zeros_like_grads()
+    for out in ([1], (g.weights, g.biases), {"weights": g.weights}, np.zeros(3)):
+        with pytest.raises(ValueError, match=r"^out: expected a Grads object"):
+            net.loss_and_grad(X, labels, "cross_entropy", out=out)
+
+@pytest.mark.parametrize(
+    "which,k,bad,pattern",
+    [
+        ("weights", 0, np.zeros((4, 4)), r"^out\.weights\[0\]: expected an array of shape \(4, 3\)"),
+        ("weights", 1, np.zeros((4, 2)), r"^out\.weights\[1\]: expected an array of shape \(2, 4\)"),
+        ("biases", 0, np.zeros(4), r"^out\.biases\[0\]: expected an array of shape \(4, 1\)"),
+        ("biases", 1, np.zeros((2, 1), np.float32), r"^out\.biases\[1\]: .*dtype float64"),
+        ("weights", 0, np.zeros((4, 3), np.int64), r"^out\.weights\[0\]: .*dtype float64"),
+        ("weights", 0, [[0.0] * 3] * 4, r"^out\.weights\[0\]: .*got list"),
+    ],
+)
+def test_out_bad_buffer(net, data, which, k, bad, pattern):
+    X, labels = data
+    g = net.zeros_like_grads()
+    getattr(g, which)[k] = bad
+    with pytest.raises(ValueError, match=pattern):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+def test_out_wrong_count(net, data):
+    X, labels = data
+    g = net.zeros_like_grads()
+    g.weights.pop()
+    with pytest.raises(ValueError, match=r"^out\.weights: expected 2 arrays, got 1"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+    g = net.zeros_like_grads()
+    g.biases.append(np.zeros((2, 1)))
+    with pytest.raises(ValueError, match=r"^out\.biases: expected 2 arrays, got 3"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+def test_out_float32_net_needs_float32_buffers(data):
+    X, labels = data
+    net = mc.MLP([3, 4, 2], output="softmax", dtype="float32")
+    g = mc.MLP([3, 4, 2], output="softmax").zeros_like_grads()  # float64 buffers
+    with pytest.raises(ValueError, match=r"^out\.weights\[0\]: .*dtype float32"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+def test_out_valid_is_written_in_place(net, data):
+    X, labels = data
+    g = net.zeros_like_grads()
+    ids = [id(a) for a in g.weights + g.biases]
+    loss, g2 = net.loss_and_grad(X, labels, "cross_entropy", out=g)
+    ref_loss, ref = net.loss_and_grad(X, labels, "cross_entropy")
+    assert g2 is g and [id(a) for a in g.weights + g.biases] == ids
+    assert loss == ref_loss
+    assert all(np.array_equal(a, b) for a, b in zip(g.weights + g.biases, ref.weights + ref.biases))
