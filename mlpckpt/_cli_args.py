@@ -1,0 +1,137 @@
+"""The values of the ``mlpckpt`` command line, checked by argparse.
+
+Each ``type=`` callable here turns one option's text into its value or
+raises ``argparse.ArgumentTypeError``, which argparse reports, naming the
+option, as the command's one-line error (see :mod:`mlpckpt.cli`).
+"""
+
+import argparse
+import functools
+import os
+import re
+from types import SimpleNamespace
+
+from . import bench
+from ._validate import DTYPES, check_choice, check_int, check_sizes
+from .activations import ACTIVATIONS, OUTPUTS, check_activations
+from .losses import LOSSES, output_for
+from .plan import parse
+from .verify import METHODS
+
+__all__ = ["positive", "nonnegative", "strategy", "method", "depths", "strategies", "png", "csv_file",
+           "add_net_arguments", "net_description"]
+
+
+def _argtype(convert):
+    """``convert(text)`` as an argparse ``type=``: its ValueError becomes the
+    option's error (argparse names the option, so the library's leading
+    ``name: `` is dropped)."""
+
+    @functools.wraps(convert)
+    def checked(text):
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(re.sub(r"^\w+: ", "", str(exc))) from None
+
+    return checked
+
+
+def _int_at_least(minimum):
+    @_argtype
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"expected an int >= {minimum}, got {text!r}") from None
+        return check_int("value", value, minimum)
+
+    return convert
+
+
+positive = _int_at_least(1)
+nonnegative = _int_at_least(0)
+strategy = _argtype(parse)
+method = _argtype(lambda text: check_choice("method", text, METHODS))
+
+
+@_argtype
+def _sizes(text):
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise ValueError(f"got {text!r}, expected comma-separated ints") from None
+    return list(check_sizes(sizes))
+
+
+@_argtype
+def _activation(text):
+    """``tanh``, or one name per hidden layer: ``tanh,relu``."""
+    names = text.split(",")
+    for name in names:
+        check_choice("activation", name, ACTIVATIONS)
+    return names if len(names) > 1 else names[0]
+
+
+@_argtype
+def depths(text):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ValueError(f"got {text!r}, expected comma-separated positive ints")
+    return values
+
+
+@_argtype
+def strategies(text):
+    return [bench.normalize_strategy(s) for s in text.split(",") if s.strip()]
+
+
+@_argtype
+def png(path):
+    """A PNG file name in a directory that exists (checked before any work)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"directory {directory!r} does not exist")
+    if not path.lower().endswith(".png"):
+        raise ValueError(f"expected a .png file name, got {path!r}")
+    return path
+
+
+@_argtype
+def csv_file(path):
+    if not os.path.isfile(path):
+        raise ValueError(f"no such file {path!r}")
+    return path
+
+
+def add_net_arguments(parser):
+    """The options that describe a net: --sizes or --width/--depth, and more."""
+    parser.add_argument("--sizes", type=_sizes, help="layer sizes, e.g. 8,16,16,3")
+    parser.add_argument("--width", type=positive, help="uniform width (with --depth)")
+    parser.add_argument("--depth", type=positive, help="number of layers n (with --width)")
+    parser.add_argument("--activation", type=_activation, default="tanh",
+                        help="hidden activation, or one per hidden layer: tanh,relu (default tanh)")
+    parser.add_argument("--output", choices=OUTPUTS, default=None, help="output map (default: what --loss needs)")
+    parser.add_argument("--loss", choices=list(LOSSES), default="mse", help="default mse")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float64", help="default float64")
+    parser.add_argument("--strategy", type=strategy, default="storeall",
+                        help="storeall|sqrt|segments:K|revolve:S|budget:SIZE (default storeall)")
+    parser.add_argument("--seed", type=nonnegative, default=0, help="random seed, an int >= 0")
+
+
+def net_description(args):
+    """A description of the net the options give (no weights drawn)."""
+    if args.sizes is not None and (args.width is not None or args.depth is not None):
+        raise ValueError("give either --sizes or --width/--depth, not both")
+    if args.sizes is None and (args.width is None or args.depth is None):
+        raise ValueError("give --sizes 8,16,3 or both --width and --depth")
+    sizes = args.sizes if args.sizes is not None else [args.width] * (args.depth + 1)
+    return SimpleNamespace(
+        sizes=sizes,
+        activations=check_activations(args.activation, len(sizes) - 2),
+        output=args.output or output_for(args.loss),
+        dtype=args.dtype,
+    )

@@ -1,0 +1,103 @@
+"""``mlpckpt bench memory`` and ``mlpckpt bench plot``: the command line
+of :mod:`mlpckpt.bench`."""
+
+import os
+import sys
+
+from . import bench
+from . import _cli_args as argtype
+from ._validate import DTYPES
+from .activations import ACTIVATIONS
+from .params import INITS
+
+__all__ = ["add_bench"]
+
+
+def add_bench(sub):
+    p = sub.add_parser(
+        "bench",
+        help="benchmark memory and time against depth; plot the results",
+        description="`bench memory` measures (fresh child processes) and writes CSV, JSON and "
+        "PNG figures; `bench plot CSV` redraws the figures from a CSV.",
+    )
+    bsub = p.add_subparsers(dest="bench_command", metavar="{memory,plot}", required=True)
+    m = bsub.add_parser(
+        "memory",
+        help="measure memory, forward evaluations and time against depth (writes CSV, JSON, PNG)",
+    )
+    m.add_argument("--quick", action="store_true",
+                   help="depths 8..256, storeall,sqrt,revolve:10, 3 timing rounds (under a minute)")
+    m.add_argument("--depths", type=argtype.depths, help="comma-separated depths (default 8,16,...,1024)")
+    m.add_argument("--width", type=argtype.positive, default=64, help="layer width (default 64)")
+    m.add_argument("--batch", type=argtype.positive, default=256, help="batch size (default 256)")
+    m.add_argument("--dtype", choices=list(DTYPES), default="float64", help="default float64")
+    m.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh", help="hidden activation (default tanh)")
+    m.add_argument("--init", choices=list(INITS), default="xavier", help="weight initialisation (default xavier)")
+    m.add_argument("--strategies", type=argtype.strategies,
+                   help="comma-separated: storeall,sqrt,segments:K,revolve:S,budget:SIZE,budget:sqrt "
+                   "(default storeall,sqrt,revolve:4,revolve:10,budget:sqrt)")
+    m.add_argument("--repeats", type=argtype.positive, default=None, help="timing rounds (default 7, --quick 3)")
+    m.add_argument("--threads", type=argtype.nonnegative, default=1,
+                   help="BLAS/OpenMP threads in the measuring processes (default 1; 0 = inherit)")
+    m.add_argument("--seed", type=argtype.nonnegative, default=0, help="random seed, an int >= 0")
+    m.add_argument("--out", default="bench_out", help="output directory (default bench_out)")
+    m.add_argument("--no-plot", action="store_true", help="write CSV and JSON only")
+    m.set_defaults(run=_run_bench_memory)
+    q = bsub.add_parser("plot", help="draw the figures from a CSV written by `bench memory`")
+    q.add_argument("csv", type=argtype.csv_file, help="memory_vs_depth.csv")
+    q.add_argument("--out", default=None, help="output directory (default: the CSV's directory)")
+    q.add_argument("--dpi", type=argtype.positive, default=100, help="resolution (default 100)")
+    q.set_defaults(run=_run_bench_plot)
+
+
+def _run_bench_memory(args):
+    quick = args.quick
+    rows, paths = bench.run_memory(
+        depths=args.depths or (bench.QUICK_DEPTHS if quick else bench.DEFAULT_DEPTHS),
+        width=args.width,
+        batch=args.batch,
+        strategies=args.strategies if args.strategies is not None else (
+            bench.QUICK_STRATEGIES if quick else None),
+        repeats=args.repeats or (bench.QUICK_REPEATS if quick else bench.DEFAULT_REPEATS),
+        dtype=args.dtype,
+        activation=args.activation,
+        init=args.init,
+        seed=args.seed,
+        threads=args.threads,
+        out_dir=args.out,
+        plot=not args.no_plot,
+    )
+    failed = [r for r in rows if r.get("error")]
+    for r in failed:
+        print(f"failed: depth {r['depth']} {r['strategy']}: {r['error']}", file=sys.stderr)
+    _print_bench_summary(rows)
+    for p in [paths["csv"], paths["json"], *paths["figures"]]:
+        print(f"wrote {p}")
+    return 1 if failed else 0
+
+
+def _print_bench_summary(rows):
+    ok = [r for r in rows if not r.get("error")]
+    if not ok:
+        return
+    print(f"{'strategy':<14s} {'slope':>6s} {'deepest n':>9s} {'peak (out=)':>14s} "
+          f"{'plan error':>11s} {'time/StoreAll':>14s}")
+    for spec in dict.fromkeys(r["strategy"] for r in ok):
+        rs = sorted((r for r in ok if r["strategy"] == spec), key=lambda r: r["depth"])
+        slope = bench.fit_slope([r["depth"] for r in rs], [r["measured_peak_bytes_out"] for r in rs])
+        last = rs[-1]
+        ratio = last.get("time_ratio_storeall")
+        slope_text = "-" if slope is None else f"{0.0 if abs(slope) < 0.005 else slope:.2f}"
+        print(f"{spec:<14s} {slope_text:>6s} {last['depth']:9d} "
+              f"{last['measured_peak_bytes_out'] / bench.MIB:10.3f} MiB "
+              f"{100 * last['prediction_error_out']:+10.2f}% "
+              f"{(f'{ratio:.3f}x' if ratio else '-'):>14s}")
+    print("(peak: tracemalloc, gradients preallocated (out=), at the deepest n measured; "
+          f"slope: log-log fit over n >= {bench.SLOPE_MIN_DEPTH})")
+
+
+def _run_bench_plot(args):
+    out = args.out if args.out else (os.path.dirname(args.csv) or ".")
+    for p in bench.plot_results(args.csv, out, dpi=args.dpi):
+        print(f"wrote {p}")
+    return 0

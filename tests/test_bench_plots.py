@@ -1,0 +1,90 @@
+"""mlpckpt.bench.plots: every figure as PNG, from rows, a CSV or the command
+line (the only bench tests that need matplotlib), and the timeline the
+schedule figure draws."""
+
+import pathlib
+
+import pytest
+
+import mlpckpt as mc
+from mlpckpt import bench
+from mlpckpt.actions import timeline
+from mlpckpt.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+COMMITTED = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv"
+
+
+@pytest.fixture
+def mpl():
+    return pytest.importorskip("matplotlib")
+
+
+def _is_png(path, min_size=5000):
+    data = pathlib.Path(path).read_bytes()
+    return data.startswith(PNG_MAGIC) and len(data) > min_size
+
+
+def test_plot_command_writes_pngs(mpl, tmp_path, capsys):
+    assert main(["bench", "plot", str(COMMITTED), "--out", str(tmp_path)]) == 0
+    for name in bench.FIGURES:
+        assert _is_png(tmp_path / name)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_plot_results_without_times_skips_the_time_figure(mpl, tmp_path):
+    rows = [dict(r, time_median_s=None, time_ratio_storeall=None) for r in bench.read_csv(COMMITTED)]
+    paths = bench.plot_results(rows, str(tmp_path), dpi=50)
+    assert paths == [str(tmp_path / bench.FIGURES[0]), str(tmp_path / bench.FIGURES[2])]
+    assert all(_is_png(p, 1000) for p in paths)
+    assert not (tmp_path / bench.FIGURES[1]).exists()
+
+
+def test_each_figure_has_its_function(mpl, tmp_path):
+    rows = bench.read_csv(COMMITTED)
+    for draw, name in zip((bench.plot_memory, bench.plot_time, bench.plot_forward_evals), bench.FIGURES):
+        path = str(tmp_path / name)
+        assert draw(rows, path, dpi=50) == path and _is_png(path, 1000)
+
+
+def test_plot_results_refuses_no_rows(tmp_path):
+    with pytest.raises(ValueError, match="csv: no rows"):
+        bench.plot_results([], str(tmp_path))
+
+
+@pytest.mark.parametrize("strategy", [mc.Sqrt(), mc.Revolve(2)])
+def test_plot_schedule_writes_png(mpl, tmp_path, strategy):
+    net = mc.MLP([4] * 13, seed=0)
+    sched = mc.plan(net, 8, strategy)
+    path = tmp_path / "schedule.png"
+    assert bench.plot_schedule(sched, str(path)) == str(path)
+    assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_schedule_timeline_matches_the_plan():
+    net = mc.MLP([4] * 33, seed=0)
+    for strategy in (mc.StoreAll(), mc.Sqrt(), mc.Revolve(3)):
+        sched = mc.plan(net, 8, strategy)
+        ev = timeline(sched.actions, 32)
+        assert len(ev["forward"]) == sched.forward_evals
+        assert sorted(k for _, k in ev["backward"]) == list(range(32))
+        assert len(ev["loss"]) == 1
+        assert sorted(k for k, _, _ in ev["held"]) == sorted({k for k, _, _ in ev["held"]})
+
+
+def test_plan_cli_plot(mpl, tmp_path, capsys):
+    path = tmp_path / "s.png"
+    assert main(["plan", "--width", "4", "--depth", "16", "--strategy", "revolve:2", "--plot", str(path)]) == 0
+    assert path.read_bytes().startswith(PNG_MAGIC)
+    assert f"wrote {path}" in capsys.readouterr().out
+
+
+def test_cli_memory_tiny(mpl, tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = ["bench", "memory", "--depths", "3", "--width", "4", "--batch", "2",
+            "--strategies", "storeall,revolve:1", "--repeats", "1", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "revolve:1" in printed.out and "[  1/2]" in printed.err
+    for name in (bench.CSV_NAME, bench.JSON_NAME) + bench.FIGURES:
+        assert (out / name).stat().st_size > 0

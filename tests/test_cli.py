@@ -1,0 +1,175 @@
+"""mlpckpt.cli: the command line. Bad arguments are refused by argparse
+(one stderr line naming the option, exit status 2, no traceback); every
+sub-command prints what the library computes.
+
+Further CLI tests sit beside the library they exercise (gradcheck in
+test_verify.py, plan in test_checkpointing.py and test_budget.py, the
+figures in test_bench_plots.py).
+"""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+import mlpckpt as mc
+from mlpckpt import __version__
+from mlpckpt.cli import build_parser, main
+
+NET = ["--sizes", "3,4,2"]
+COMMITTED = str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["plan", "--sizes", "8,x"], "--sizes"),
+        (["plan", "--sizes", "8"], "--sizes"),
+        (["plan", "--sizes", "8,0,3"], "--sizes"),
+        (["plan", "--width", "0", "--depth", "3"], "--width"),
+        (["plan", "--width", "4", "--depth", "x"], "--depth"),
+        (["plan", *NET, "--strategy", "revolve:x"], "--strategy"),
+        (["plan", *NET, "--strategy", "foo"], "--strategy"),
+        (["plan", *NET, "--strategy", "budget:lots"], "--strategy"),
+        (["plan", *NET, "--batch", "0"], "--batch"),
+        (["plan", *NET, "--dtype", "float16"], "--dtype"),
+        (["plan", *NET, "--loss", "foo"], "--loss"),
+        (["plan", *NET, "--output", "tanh"], "--output"),
+        (["plan", *NET, "--targets", "probabilities"], "--targets"),
+        (["plan", *NET, "--activation", "swish"], "--activation"),
+        (["plan", *NET, "--plot", "/nonexistent/dir/s.png"], "--plot"),
+        (["plan", *NET, "--plot", "s.jpg"], "--plot"),
+        (["plan", *NET, "--no-such-option"], "--no-such-option"),
+        (["gradcheck", *NET, "--seed", "-1"], "--seed"),
+        (["gradcheck", *NET, "--seed", "x"], "--seed"),
+        (["gradcheck", *NET, "--batch", "0"], "--batch"),
+        (["gradcheck", *NET, "--method", "exact"], "--method"),
+        (["gradcheck", *NET, "--directions", "0"], "--directions"),
+        (["gradcheck", *NET, "--max-entries", "0"], "--max-entries"),
+        (["gradcheck", *NET, "--rtol", "tight"], "--rtol"),
+        (["demo", "--epochs", "0"], "--epochs"),
+        (["demo", "--strategy", "segments:0"], "--strategy"),
+        (["bench", "memory", "--depths", "8,x"], "--depths"),
+        (["bench", "memory", "--depths", "0,8"], "--depths"),
+        (["bench", "memory", "--depths", "0,x"], "--depths"),
+        (["bench", "memory", "--strategies", "sqrt,nonsense"], "--strategies"),
+        (["bench", "memory", "--width", "0"], "--width"),
+        (["bench", "memory", "--batch", "0"], "--batch"),
+        (["bench", "memory", "--repeats", "0"], "--repeats"),
+        (["bench", "memory", "--threads", "-1"], "--threads"),
+        (["bench", "memory", "--seed", "-1"], "--seed"),
+        (["bench", "memory", "--dtype", "float16"], "--dtype"),
+        (["bench", "memory", "--init", "zeros"], "--init"),
+        (["bench", "memory", "--activation", "swish"], "--activation"),
+        (["bench", "plot", "/nonexistent/file.csv"], "csv"),
+        (["bench", "plot", COMMITTED, "--dpi", "0"], "--dpi"),
+        (["bench"], "memory,plot"),
+        (["bench", "frobnicate"], "frobnicate"),
+        ([], "COMMAND"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(argv, needle, capsys):
+    assert main(argv) == 2
+    printed = capsys.readouterr()
+    err = printed.err.strip()
+    assert len(err.splitlines()) == 1 and needle in err
+    assert re.match(r"mlpckpt( \w+)*: error: ", err)  # the (sub-)command's own parser, or mlpckpt's
+    assert "Traceback" not in err and printed.out == ""
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["plan", "--sizes", "4,4", "--width", "4", "--depth", "2"], "not both"),
+        (["plan"], "--sizes 8,16,3 or both --width and --depth"),
+        (["plan", "--width", "4"], "--width and --depth"),
+        (["plan", "--sizes", "4,4,4", "--activation", "tanh,relu"], "activation"),
+        (["plan", *NET, "--loss", "cross_entropy", "--output", "identity"], "loss"),
+        (["gradcheck", *NET, "--method", "directional", "--max-entries", "5"], "--max-entries"),
+    ],
+)
+def test_rules_across_arguments_are_one_line_exit_2(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and err.startswith(f"mlpckpt {argv[0]}: error: ")
+
+
+def test_cli_bench_without_subcommand(capsys):
+    assert main(["bench"]) == 2
+    assert capsys.readouterr().err.startswith("mlpckpt bench: error: ")
+
+
+def test_cli_plot_rejects_foreign_csv(tmp_path, capsys):
+    path = tmp_path / "other.csv"
+    path.write_text("a,b\n1,2\n")
+    assert main(["bench", "plot", str(path)]) == 2
+    assert "csv" in capsys.readouterr().err
+
+
+def test_help_and_version_exit_0(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mlpckpt {__version__}"
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("plan", "gradcheck", "bench", "demo"))
+    assert main(["bench", "memory", "--help"]) == 0
+    assert "--depths" in capsys.readouterr().out
+
+
+def test_the_process_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mlpckpt", "plan", "--sizes", "8,x"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["mlpckpt plan: error: argument --sizes: got '8,x', "
+                                        "expected comma-separated ints"]
+
+
+@pytest.mark.parametrize(
+    "argv, sizes, activation, output, batch, strategy, kwargs",
+    [
+        (["--sizes", "8,16,16,3", "--strategy", "sqrt"], (8, 16, 16, 3), "tanh", "identity", 256,
+         mc.Sqrt(), {}),
+        (["--width", "16", "--depth", "40", "--batch", "32", "--strategy", "revolve:3", "--out"],
+         (16,) * 41, "tanh", "identity", 32, mc.Revolve(3), {"out": True}),
+        (["--sizes", "5,7,4", "--loss", "cross_entropy", "--targets", "onehot", "--fuse-update",
+          "--activation", "relu", "--dtype", "float32", "--strategy", "budget:64KiB"],
+         (5, 7, 4), "relu", "softmax", 256, mc.Budget(65536),
+         {"loss": "cross_entropy", "targets": "onehot", "fuse_update": True}),
+        (["--sizes", "5,7,1", "--loss", "bce"], (5, 7, 1), "tanh", "sigmoid", 256, mc.StoreAll(),
+         {"loss": "bce"}),
+    ],
+)
+def test_plan_prints_the_schedule_of_that_call(argv, sizes, activation, output, batch, strategy, kwargs,
+                                              net_spec, capsys):
+    dtype = "float32" if "float32" in argv else "float64"
+    assert main(["plan", *argv]) == 0
+    expected = mc.plan(net_spec(sizes, activation, output, dtype), batch, strategy, **kwargs)
+    assert capsys.readouterr().out == f"{expected}\n"
+
+
+def test_plan_actions_are_listed(net_spec, capsys):
+    assert main(["plan", "--sizes", "4,4,4,4", "--strategy", "revolve:1", "--actions"]) == 0
+    sched = mc.plan(net_spec((4, 4, 4, 4)), 256, mc.Revolve(1))
+    assert capsys.readouterr().out == f"{sched}\n{sched.format_actions()}\n"
+
+
+def test_gradcheck_takes_one_activation_per_hidden_layer(capsys):
+    assert main(["gradcheck", "--sizes", "3,5,4,2", "--activation", "tanh,sigmoid"]) == 0
+    out = capsys.readouterr().out
+    assert "activation=['tanh', 'sigmoid']" in out and "PASSED" in out
+
+
+def test_demo_trains(capsys):
+    assert main(["demo", "--epochs", "1", "--strategy", "revolve:2"]) == 0
+    out = capsys.readouterr().out
+    assert "strategy Revolve(slots=2): 1 epochs of Adam" in out
+    assert "epoch   1  loss" in out and "training accuracy" in out
+
+
+def test_parser_applies_types_to_defaults():
+    args = build_parser().parse_args(["plan", "--sizes", "4,4"])
+    assert args.strategy == mc.StoreAll() and args.sizes == [4, 4] and args.batch == 256
+    args = build_parser().parse_args(["bench", "memory", "--depths", "16,8", "--strategies", " SQRT ,budget:sqrt"])
+    assert args.depths == [16, 8] and args.strategies == ["sqrt", "budget:sqrt"] and args.repeats is None
