@@ -18,7 +18,7 @@ import tracemalloc
 import numpy as np
 
 import mlpckpt as mc
-from mlpckpt.cli import parse_strategy
+from mlpckpt.plan import parse
 
 MIB = 2**20
 
@@ -42,7 +42,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     net = mc.MLP([w] * (n + 1), activation="tanh", init="orthogonal", seed=0)
     weight_bytes = sum(W.nbytes + c.nbytes for W, c in zip(net.weights, net.biases))
-    strategy = parse_strategy(args.strategy)
+    strategy = parse(args.strategy)
     print(f"{n} layers of width {w}, batch {b}: weights {weight_bytes / MIB:.1f} MiB "
           f"(built in {time.perf_counter() - t0:.1f} s)")
 

@@ -7,7 +7,8 @@ gradients bitwise equal to plain backprop, and numerical gradient checks.
 
 __version__ = "0.1.0"
 
-from .mlp import MLP, Grads, load
+from .inputs import Grads
+from .mlp import MLP, load
 from .budget import Budget
 from .plan import plan
 from .schedule import Schedule

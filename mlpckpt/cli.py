@@ -18,7 +18,6 @@ from . import _cli_args as argtype
 from ._cli_args import add_net_arguments, net_description
 from ._cli_bench import add_bench
 from .plan import make_call, plan_call
-from .plan import parse as parse_strategy  # noqa: F401 (old name; examples/deep_narrow.py imports it)
 from .verify import METHODS
 
 __all__ = ["main", "build_parser"]

@@ -1,16 +1,33 @@
-"""A batch for a net: ``X`` and ``Y`` validated and canonicalised once per call.
+"""A batch for a net: ``X``, ``Y`` and ``out=`` buffers validated, and
+``X`` and ``Y`` canonicalised, once per call.
 
-``X`` becomes a C-contiguous array of the net's dtype and shape
-``(n_in, batch)``; ``Y`` the canonical target form of :mod:`mlpckpt.losses`
+``X`` becomes an array of the net's dtype and shape ``(n_in, batch)``;
+``Y`` the canonical target form of :mod:`mlpckpt.losses`
 (a C-contiguous ``(n_out, batch)`` array of the net's dtype, or int64
 labels ``(batch,)`` for cross-entropy).
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._validate import as_real_array, check_finite
 
-__all__ = ["check_input", "check_targets", "target_form"]
+__all__ = ["Grads", "check_input", "check_targets", "check_out", "target_form"]
+
+
+@dataclass
+class Grads:
+    """Gradients with the shapes of ``net.weights`` and ``net.biases``.
+
+    Attributes
+    ----------
+    weights : list of ndarray, shapes (n_{k+1}, n_k)
+    biases : list of ndarray, shapes (n_{k+1}, 1)
+    """
+
+    weights: list
+    biases: list
 
 
 def check_input(X, n_in, dtype):
@@ -64,3 +81,21 @@ def check_targets(Y, loss, n_out, batch, dtype):
 def target_form(Y):
     """How a plan names canonical targets: ``"labels"`` (int) or ``"onehot"``."""
     return "labels" if Y.ndim == 1 else "onehot"
+
+
+def check_out(out, weights, biases):
+    """``out=`` buffers as ``(dW, db)`` lists: a :class:`Grads` whose arrays
+    have the shapes and dtypes of ``weights`` and ``biases``."""
+    if not isinstance(out, Grads):
+        raise ValueError(f"out: expected a Grads object, got {type(out).__name__}")
+    for name, have, want in (("weights", out.weights, weights), ("biases", out.biases, biases)):
+        if len(have) != len(want):
+            raise ValueError(f"out.{name}: expected {len(want)} arrays, got {len(have)}")
+        for k, (h, w) in enumerate(zip(have, want)):
+            if not isinstance(h, np.ndarray) or h.shape != w.shape or h.dtype != w.dtype:
+                got = (h.shape, h.dtype) if isinstance(h, np.ndarray) else type(h).__name__
+                raise ValueError(
+                    f"out.{name}[{k}]: expected an array of shape {w.shape} "
+                    f"and dtype {w.dtype}, got {got}"
+                )
+    return out.weights, out.biases

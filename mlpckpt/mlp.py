@@ -1,34 +1,20 @@
 """The MLP class: a thin holder of weights, biases and configuration, and
 :func:`load`, which builds one from a file."""
 
-from dataclasses import dataclass
+import operator
 
 import numpy as np
 
 from . import backprop, io, train
 from ._validate import check_bool, check_choice, check_dtype, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
-from .inputs import check_input, check_targets, target_form
+from .inputs import Grads, check_input, check_out, check_targets, target_form
 from .losses import check_loss
 from .optim import make_optimizer
 from .params import INITS, init_params
-from .plan import check_strategy, compile_actions, make_call
+from .plan import Call, check_strategy, compile_actions
 
-__all__ = ["MLP", "Grads", "load"]
-
-
-@dataclass
-class Grads:
-    """Gradients with the shapes of ``net.weights`` and ``net.biases``.
-
-    Attributes
-    ----------
-    weights : list of ndarray, shapes (n_{k+1}, n_k)
-    biases : list of ndarray, shapes (n_{k+1}, 1)
-    """
-
-    weights: list
-    biases: list
+__all__ = ["MLP", "load"]
 
 
 class MLP:
@@ -69,6 +55,7 @@ class MLP:
         self.output = check_output(output)
         self.init = check_choice("init", init, INITS)
         self.dtype = check_dtype(dtype)
+        self._hidden = ()  # tuple(self.activations), kept for the planner's Call
 
     @classmethod
     def from_arrays(
@@ -152,11 +139,19 @@ class MLP:
         Y = check_targets(Y, loss, self.sizes[-1], X.shape[1], self.dtype)
         return X, Y
 
+    def _call(self, batch, loss, out, fuse_update, targets):
+        # The planner's Call from tuples kept between calls, so that a call
+        # allocates nothing that grows with depth (plan counts no such thing).
+        hidden = self._hidden
+        if len(hidden) != len(self.activations) or not all(map(operator.is_, hidden, self.activations)):
+            hidden = self._hidden = tuple(check_activations(self.activations, len(self.sizes) - 2))
+        return Call(self.sizes, batch, self.dtype.name, hidden, loss, self.output, out, fuse_update,
+                    targets)
+
     def _run(self, X, Y, loss, strategy, grads, on_layer, params=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
         # params=(weights, biases) runs on other arrays of the net's shapes.
-        call = make_call(self, X.shape[1], loss, grads is not None, on_layer is not None,
-                         target_form(Y))
+        call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y))
         actions = compile_actions(check_strategy(strategy), call)
         weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
@@ -185,25 +180,9 @@ class MLP:
         grads : Grads
         """
         X, Y = self._check_batch(X, Y, loss)
-        bufs = None if out is None else self._check_grads(out)
+        bufs = None if out is None else check_out(out, self.weights, self.biases)
         value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None)
         return float(value), (out if out is not None else Grads(dW, db))
-
-    def _check_grads(self, out):
-        if not isinstance(out, Grads):
-            raise ValueError(f"out: expected a Grads object, got {type(out).__name__}")
-        for name in ("weights", "biases"):
-            have, want = getattr(out, name), getattr(self, name)
-            if len(have) != len(want):
-                raise ValueError(f"out.{name}: expected {len(want)} arrays, got {len(have)}")
-            for k, (h, w) in enumerate(zip(have, want)):
-                if not isinstance(h, np.ndarray) or h.shape != w.shape or h.dtype != w.dtype:
-                    got = (h.shape, h.dtype) if isinstance(h, np.ndarray) else type(h).__name__
-                    raise ValueError(
-                        f"out.{name}[{k}]: expected an array of shape {w.shape} "
-                        f"and dtype {w.dtype}, got {got}"
-                    )
-        return out.weights, out.biases
 
     def zeros_like_grads(self):
         """A :class:`Grads` of zeros, for ``loss_and_grad(..., out=)``."""
