@@ -25,7 +25,7 @@ Everything is integers; the only arrays are per-layer byte counts.
 
 import numpy as np
 
-from .actions import BACKWARD, FORWARD, LOSS
+from .actions import FORWARD, LOSS
 
 __all__ = [
     "ARRAY_OVERHEAD",

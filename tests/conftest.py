@@ -115,3 +115,19 @@ def _measured_peak_fixture():
         return traced_peak(fn)
 
     return measure
+
+
+@pytest.fixture
+def tanh_derivative_off(monkeypatch):
+    """tanh' scaled by 1.001 in the backward pass (the forward is untouched):
+    a planted bug every gradient check must catch."""
+    from mlpckpt import activations
+
+    forward, mul_derivative = activations.ACTIVATIONS["tanh"]
+
+    def wrong(a, da):
+        mul_derivative(a, da)
+        da *= 1.001
+        return da
+
+    monkeypatch.setitem(activations.ACTIVATIONS, "tanh", (forward, wrong))

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from mlpckpt.actions import BACKWARD, FORWARD, LOSS, check_actions, count_forward_evals, format_action
+from mlpckpt.actions import BACKWARD, FORWARD, LOSS, check_actions, count_forward_evals, format_action, timeline
 from mlpckpt.plan import Call, compile_actions, plan_call
 
 
@@ -87,3 +87,14 @@ def test_format_action_reads_the_tuple():
         "loss -> dz of the last layer",
         "backward layers 2..0",
     ]
+
+
+def test_schedule_timeline_matches_the_plan():
+    net = mc.MLP([4] * 33, seed=0)
+    for strategy in (mc.StoreAll(), mc.Sqrt(), mc.Revolve(3)):
+        sched = mc.plan(net, 8, strategy)
+        ev = timeline(sched.actions, 32)
+        assert len(ev["forward"]) == sched.forward_evals
+        assert sorted(k for _, k in ev["backward"]) == list(range(32))
+        assert len(ev["loss"]) == 1
+        assert sorted(k for k, _, _ in ev["held"]) == sorted({k for k, _, _ in ev["held"]})

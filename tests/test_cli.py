@@ -2,11 +2,11 @@
 (one stderr line naming the option, exit status 2, no traceback); every
 sub-command prints what the library computes.
 
-Further CLI tests sit beside the library they exercise (gradcheck in
-test_verify.py, plan in test_checkpointing.py and test_budget.py, the
-figures in test_bench_plots.py).
+The figure-writing commands are tested in test_bench_plots.py (they need
+matplotlib).
 """
 
+import json
 import pathlib
 import re
 import subprocess
@@ -17,6 +17,7 @@ import pytest
 import mlpckpt as mc
 from mlpckpt import __version__
 from mlpckpt.cli import build_parser, main
+from mlpckpt.strategies import griewank_t
 
 NET = ["--sizes", "3,4,2"]
 COMMITTED = str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv")
@@ -173,3 +174,74 @@ def test_parser_applies_types_to_defaults():
     assert args.strategy == mc.StoreAll() and args.sizes == [4, 4] and args.batch == 256
     args = build_parser().parse_args(["bench", "memory", "--depths", "16,8", "--strategies", " SQRT ,budget:sqrt"])
     assert args.depths == [16, 8] and args.strategies == ["sqrt", "budget:sqrt"] and args.repeats is None
+
+
+# -- `mlpckpt plan` -------------------------------------------------------------
+
+
+def test_cli_plan(capsys):
+    assert main(["plan", "--width", "64", "--depth", "1000", "--batch", "256", "--strategy", "revolve:8"]) == 0
+    text = capsys.readouterr().out
+    assert f"forward evals     {griewank_t(1001, 9)}" in text and "MiB" in text
+    assert main(["plan", "--sizes", "8,16,16,3", "--strategy", "sqrt", "--actions"]) == 0
+    text = capsys.readouterr().out
+    assert "forward layers" in text and "backward layers" in text
+    assert main(["plan", "--sizes", "8,16", "--strategy", "revolve:x"]) == 2
+    assert "--strategy" in capsys.readouterr().err
+
+
+def test_cli_plan_with_budget(capsys):
+    assert main(["plan", "--width", "64", "--depth", "200", "--out", "--strategy", "budget:2MiB"]) == 0
+    assert "Budget(max_bytes=2097152)" in capsys.readouterr().out
+    assert main(["plan", "--width", "64", "--depth", "200", "--strategy", "budget:1KiB"]) == 2
+    assert "smallest feasible budget" in capsys.readouterr().err
+
+
+# -- command line (`mlpckpt gradcheck`) ----------------------------------------
+
+
+def test_cli_passes(capsys):
+    argv = ["gradcheck", "--sizes", "8,16,16,3", "--activation", "tanh", "--loss",
+            "cross_entropy", "--strategy", "sqrt", "--method", "complex"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "PASSED" in out and "complex step" in out and "467 of 467 entries" in out
+    assert "W2" in out and "Sqrt()" in out
+
+
+def test_cli_width_depth_directional_and_json(capsys):
+    argv = ["gradcheck", "--width", "4", "--depth", "6", "--activation", "sigmoid", "--loss",
+            "bce", "--strategy", "segments:2", "--method", "directional", "--directions", "3",
+            "--json", "--seed", "5"]
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["passed"] and d["method"] == "directional" and len(d["rows"]) == 3
+    assert d["n_params"] == 6 * (4 * 4 + 4)
+
+
+def test_cli_failure_exit_1(capsys, tanh_derivative_off):
+    assert main(["gradcheck", "--sizes", "3,4,2", "--batch", "3"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_cli_tolerance_too_tight_exit_1(capsys):
+    assert main(["gradcheck", "--sizes", "3,4,2", "--rtol", "1e-15", "--atol", "0"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--sizes", "8,x"], "--sizes"),
+        (["--sizes", "3,4,2", "--activation", "relu", "--method", "complex"], "method: 'complex'"),
+        (["--sizes", "3,4,2", "--method", "nope"], "method: got 'nope'"),
+        (["--sizes", "3,4,2", "--strategy", "fast"], "--strategy"),
+        (["--sizes", "3,4,2", "--batch", "0"], "--batch"),
+        (["--sizes", "3,4,2", "--loss", "cross_entropy", "--output", "identity"], "loss"),
+        (["--width", "4"], "--width"),
+    ],
+)
+def test_cli_bad_arguments_exit_2(capsys, argv, match):
+    assert main(["gradcheck"] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err and err.startswith("mlpckpt gradcheck: error:")

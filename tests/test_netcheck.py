@@ -1,4 +1,4 @@
-"""Tests of gradcheck on MLPs (mlpckpt/netcheck.py) and of `mlpckpt gradcheck`.
+"""Tests of gradcheck on MLPs (mlpckpt/netcheck.py).
 
 Every check below can fail: planted errors (tanh' x 1.001, one entry
 x 1.001, a dropped bias gradient) must be caught by every method, clean
@@ -7,14 +7,11 @@ complex step refuses kinked nets, and the check never touches the net's
 parameters (paper_notes/gradient_checking.md).
 """
 
-import json
-
 import numpy as np
 import pytest
 
 import mlpckpt as mc
 from mlpckpt import activations, backprop, netcheck
-from mlpckpt.cli import main
 
 METHODS = ("central", "complex", "directional")
 SMOOTH = ("identity", "sigmoid", "tanh", "softplus")
@@ -168,19 +165,6 @@ def test_float32_net_checked_through_float64_copies():
 
 
 # -- planted errors are caught -------------------------------------------------
-
-
-@pytest.fixture
-def tanh_derivative_off(monkeypatch):
-    """tanh' scaled by 1.001 in the backward pass (the forward is untouched)."""
-    forward, mul_derivative = activations.ACTIVATIONS["tanh"]
-
-    def wrong(a, da):
-        mul_derivative(a, da)
-        da *= 1.001
-        return da
-
-    monkeypatch.setitem(activations.ACTIVATIONS, "tanh", (forward, wrong))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -351,54 +335,3 @@ def test_bad_batch_and_strategy(change, match):
         netcheck.loss_functions(net, **kw)
     with pytest.raises(ValueError, match=match):
         mc.gradcheck(net, **kw)
-
-
-# -- command line (`mlpckpt gradcheck`) ----------------------------------------
-# Kept as they were while cli.py's argument parsing is rewritten elsewhere.
-
-
-def test_cli_passes(capsys):
-    argv = ["gradcheck", "--sizes", "8,16,16,3", "--activation", "tanh", "--loss",
-            "cross_entropy", "--strategy", "sqrt", "--method", "complex"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "PASSED" in out and "complex step" in out and "467 of 467 entries" in out
-    assert "W2" in out and "Sqrt()" in out
-
-
-def test_cli_width_depth_directional_and_json(capsys):
-    argv = ["gradcheck", "--width", "4", "--depth", "6", "--activation", "sigmoid", "--loss",
-            "bce", "--strategy", "segments:2", "--method", "directional", "--directions", "3",
-            "--json", "--seed", "5"]
-    assert main(argv) == 0
-    d = json.loads(capsys.readouterr().out)
-    assert d["passed"] and d["method"] == "directional" and len(d["rows"]) == 3
-    assert d["n_params"] == 6 * (4 * 4 + 4)
-
-
-def test_cli_failure_exit_1(capsys, tanh_derivative_off):
-    assert main(["gradcheck", "--sizes", "3,4,2", "--batch", "3"]) == 1
-    assert "FAILED" in capsys.readouterr().out
-
-
-def test_cli_tolerance_too_tight_exit_1(capsys):
-    assert main(["gradcheck", "--sizes", "3,4,2", "--rtol", "1e-15", "--atol", "0"]) == 1
-    assert "FAILED" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    "argv,match",
-    [
-        (["--sizes", "8,x"], "--sizes"),
-        (["--sizes", "3,4,2", "--activation", "relu", "--method", "complex"], "method: 'complex'"),
-        (["--sizes", "3,4,2", "--method", "nope"], "method: got 'nope'"),
-        (["--sizes", "3,4,2", "--strategy", "fast"], "--strategy"),
-        (["--sizes", "3,4,2", "--batch", "0"], "--batch"),
-        (["--sizes", "3,4,2", "--loss", "cross_entropy", "--output", "identity"], "loss"),
-        (["--width", "4"], "--width"),
-    ],
-)
-def test_cli_bad_arguments_exit_2(capsys, argv, match):
-    assert main(["gradcheck"] + argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and match in err and err.startswith("mlpckpt gradcheck: error:")
