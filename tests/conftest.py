@@ -5,12 +5,15 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+import mlpckpt as mc
 
 
-def make_data(sizes, batch, loss, seed=0, dtype="float64"):
+def _make_data(sizes, batch, loss, seed=0, dtype="float64"):
     """Random X and targets that suit ``loss`` (labels for cross_entropy)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((sizes[0], batch)).astype(dtype)
@@ -24,10 +27,8 @@ def make_data(sizes, batch, loss, seed=0, dtype="float64"):
     return X, Y
 
 
-def net_spec(sizes, activation="tanh", output="identity", dtype="float64"):
+def _net_spec(sizes, activation="tanh", output="identity", dtype="float64"):
     """What plan() reads of a net, without drawing weights (big nets stay cheap)."""
-    from types import SimpleNamespace
-
     return SimpleNamespace(
         sizes=tuple(sizes),
         activations=[activation] * (len(sizes) - 2),
@@ -36,15 +37,7 @@ def net_spec(sizes, activation="tanh", output="identity", dtype="float64"):
     )
 
 
-OUTPUT_FOR = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
-
-
-@pytest.fixture
-def data():
-    return make_data
-
-
-def central_diff_grads(net, X, Y, loss):
+def _central_diff_grads(net, X, Y, loss):
     """Element-wise central differences of the loss, float64 (test oracle)."""
     out_w, out_b = [], []
     for params, out in ((net.weights, out_w), (net.biases, out_b)):
@@ -63,25 +56,25 @@ def central_diff_grads(net, X, Y, loss):
     return out_w, out_b
 
 
-# -- fixtures: tests take the helpers as arguments, never `from conftest import`
+# -- fixtures: tests take the helpers as arguments (conftest is never imported)
 
 
 @pytest.fixture(name="make_data")
 def _make_data_fixture():
     """``make_data(sizes, batch, loss, seed=0, dtype="float64") -> (X, Y)``."""
-    return make_data
+    return _make_data
 
 
 @pytest.fixture(name="net_spec")
 def _net_spec_fixture():
     """``net_spec(sizes, activation, output, dtype)``: a net description for plan()."""
-    return net_spec
+    return _net_spec
 
 
 @pytest.fixture(name="central_diff_grads")
 def _central_diff_fixture():
     """``central_diff_grads(net, X, Y, loss) -> (dW, db)``, the test oracle."""
-    return central_diff_grads
+    return _central_diff_grads
 
 
 @pytest.fixture(name="run_schedule")
@@ -131,3 +124,65 @@ def tanh_derivative_off(monkeypatch):
         return da
 
     monkeypatch.setitem(activations.ACTIVATIONS, "tanh", (forward, wrong))
+
+
+# -- small problems and parameter-block helpers shared by the model's tests
+
+
+@pytest.fixture
+def data():
+    """A batch for ``net``: X of shape (3, 5) and 5 integer labels."""
+    rng = np.random.default_rng(20261123)
+    return rng.standard_normal((3, 5)), np.array([0, 1, 1, 0, 1])
+
+
+@pytest.fixture
+def net():
+    """A [3, 4, 2] tanh net with a softmax output."""
+    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
+
+
+@pytest.fixture
+def problem():
+    """A regression batch for ``make_net()``: X (4, 12), Y (3, 12)."""
+    rng = np.random.default_rng(1234)
+    return rng.standard_normal((4, 12)), rng.standard_normal((3, 12))
+
+
+@pytest.fixture
+def make_net():
+    """``make_net(seed=0, sizes=(4, 6, 5, 3), **kw)``: a tanh MLP."""
+
+    def make(seed=0, sizes=(4, 6, 5, 3), **kw):
+        kw.setdefault("activation", "tanh")
+        return mc.MLP(list(sizes), seed=seed, **kw)
+
+    return make
+
+
+@pytest.fixture
+def blocks():
+    """Parameter blocks in flatten order ``W0, b0, W1, b1, ...``: ``of(net)``,
+    ``of_grads(grads)``, ``set(net, blocks)`` (in place), ``same(a, b)``."""
+
+    def of(net):
+        return [x for pair in zip(net.weights, net.biases) for x in pair]
+
+    def of_grads(g):
+        return [x for pair in zip(g.weights, g.biases) for x in pair]
+
+    def set_(net, values):
+        for k in range(net.n_layers):
+            net.weights[k][...] = values[2 * k]
+            net.biases[k][...] = values[2 * k + 1]
+
+    def same(a, b):
+        return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    return SimpleNamespace(of=of, of_grads=of_grads, set=set_, same=same)
+
+
+@pytest.fixture
+def unchanged():
+    """``unchanged(net, weights)``: the net's weights equal the given copies."""
+    return lambda net, weights: all(np.array_equal(a, b) for a, b in zip(net.weights, weights))

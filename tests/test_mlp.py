@@ -10,20 +10,6 @@ import scipy.optimize
 
 import mlpckpt as mc
 
-RNG_SEED = 20261123
-
-
-@pytest.fixture
-def data():
-    rng = np.random.default_rng(RNG_SEED)
-    X = rng.standard_normal((3, 5))
-    labels = np.array([0, 1, 1, 0, 1])
-    return X, labels
-
-
-@pytest.fixture
-def net():
-    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
 
 def _params(net):
     return net.weights + net.biases
@@ -197,6 +183,7 @@ def test_predict_softmax():
     assert np.array_equal(labels, np.argmax(proba, axis=0))
     assert np.array_equal(proba, net.forward(X))
 
+
 def test_predict_sigmoid():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((4, 9))
@@ -211,6 +198,7 @@ def test_predict_sigmoid():
     assert np.array_equal(pred, (proba > 0.5).astype(int))
     assert pred.sum() > 0 and pred.sum() < pred.size
 
+
 def test_predict_identity():
     rng = np.random.default_rng(2)
     X = rng.standard_normal((4, 9))
@@ -220,6 +208,7 @@ def test_predict_identity():
     assert np.array_equal(out, net.forward(X))
     assert out.min() < 0  # not squashed
 
+
 def test_predict_proba_identity(data):
     X, _ = data
     net = mc.MLP([3, 4, 2], output="identity")
@@ -228,12 +217,14 @@ def test_predict_proba_identity(data):
 
 # -- out= buffers ---------------------------------------------------------------
 
+
 def test_out_not_grads(net, data):
     X, labels = data
     g = net.zeros_like_grads()
     for out in ([1], (g.weights, g.biases), {"weights": g.weights}, np.zeros(3)):
         with pytest.raises(ValueError, match=r"^out: expected a Grads object"):
             net.loss_and_grad(X, labels, "cross_entropy", out=out)
+
 
 @pytest.mark.parametrize(
     "which,k,bad,pattern",
@@ -253,6 +244,7 @@ def test_out_bad_buffer(net, data, which, k, bad, pattern):
     with pytest.raises(ValueError, match=pattern):
         net.loss_and_grad(X, labels, "cross_entropy", out=g)
 
+
 def test_out_wrong_count(net, data):
     X, labels = data
     g = net.zeros_like_grads()
@@ -264,12 +256,14 @@ def test_out_wrong_count(net, data):
     with pytest.raises(ValueError, match=r"^out\.biases: expected 2 arrays, got 3"):
         net.loss_and_grad(X, labels, "cross_entropy", out=g)
 
+
 def test_out_float32_net_needs_float32_buffers(data):
     X, labels = data
     net = mc.MLP([3, 4, 2], output="softmax", dtype="float32")
     g = mc.MLP([3, 4, 2], output="softmax").zeros_like_grads()  # float64 buffers
     with pytest.raises(ValueError, match=r"^out\.weights\[0\]: .*dtype float32"):
         net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
 
 def test_out_valid_is_written_in_place(net, data):
     X, labels = data

@@ -54,53 +54,6 @@ class RefAdam:
             out.append(p - step_size * (m / denom))
         return out
 
-def _blocks(net):
-    return [x for pair in zip(net.weights, net.biases) for x in pair]
-
-
-def _set_blocks(net, blocks):
-    for k in range(net.n_layers):
-        net.weights[k][...] = blocks[2 * k]
-        net.biases[k][...] = blocks[2 * k + 1]
-
-
-def _grad_blocks(g):
-    return [x for pair in zip(g.weights, g.biases) for x in pair]
-
-
-def _same(a_list, b_list):
-    return len(a_list) == len(b_list) and all(np.array_equal(a, b) for a, b in zip(a_list, b_list))
-
-
-@pytest.fixture
-def problem():
-    rng = np.random.default_rng(1234)
-    X = rng.standard_normal((4, 12))
-    Y = rng.standard_normal((3, 12))
-    return X, Y
-
-
-def _net(seed=0, sizes=(4, 6, 5, 3), **kw):
-    kw.setdefault("activation", "tanh")
-    return mc.MLP(list(sizes), seed=seed, **kw)
-
-RNG_SEED = 20261123
-
-
-@pytest.fixture
-def data():
-    rng = np.random.default_rng(RNG_SEED)
-    X = rng.standard_normal((3, 5))
-    labels = np.array([0, 1, 1, 0, 1])
-    return X, labels
-
-
-@pytest.fixture
-def net():
-    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
-
-def _unchanged(net, weights):
-    return all(np.array_equal(a, b) for a, b in zip(net.weights, weights))
 
 OPTIMIZERS = [
     ("sgd", lambda: mc.SGD(lr=0.05), lambda: RefSGD(0.05)),
@@ -110,6 +63,7 @@ OPTIMIZERS = [
     ("adam_betas", lambda: mc.Adam(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
      lambda: RefAdam(0.02, (0.8, 0.99), 1e-6)),
 ]
+
 
 @pytest.mark.parametrize("name,make,make_ref", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
 def test_optimizer_matches_torch_rules_on_fixed_gradients(name, make, make_ref):
@@ -129,63 +83,69 @@ def test_optimizer_matches_torch_rules_on_fixed_gradients(name, make, make_ref):
     # and the parameters really moved
     assert all(not np.allclose(a, p) for a, p in zip(ours, params))
 
+
 @pytest.mark.parametrize("name,make,make_ref", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
-def test_fit_matches_reference_loop(problem, name, make, make_ref):
+def test_fit_matches_reference_loop(problem, name, make, make_ref, blocks, make_net):
     # Three full-batch epochs of fit == three loss_and_grad + reference updates.
     X, Y = problem
-    net, ref_net = _net(), _net()
+    net, ref_net = make_net(), make_net()
     hist = net.fit(X, Y, "mse", epochs=3, batch_size=None, optimizer=make(), shuffle=False)
     ref_opt, losses = make_ref(), []
     for _ in range(3):
         loss, g = ref_net.loss_and_grad(X, Y, "mse")
         losses.append(loss)
-        _set_blocks(ref_net, ref_opt.step(_blocks(ref_net), _grad_blocks(g)))
+        blocks.set(ref_net, ref_opt.step(blocks.of(ref_net), blocks.of_grads(g)))
     np.testing.assert_allclose(hist, losses, rtol=1e-14)
-    for a, b in zip(_blocks(net), _blocks(ref_net)):
+    for a, b in zip(blocks.of(net), blocks.of(ref_net)):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 # -- names and defaults ----------------------------------------------------------------
 
-def test_default_optimizer_is_sgd_lr_001(problem):
+
+def test_default_optimizer_is_sgd_lr_001(problem, blocks, make_net):
     X, Y = problem
-    net, ref = _net(), _net()
+    net, ref = make_net(), make_net()
     _, g = ref.loss_and_grad(X, Y, "mse")
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False)
-    expect = [p - 0.01 * d for p, d in zip(_blocks(ref), _grad_blocks(g))]
-    assert _same(_blocks(net), expect)
+    expect = [p - 0.01 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))]
+    assert blocks.same(blocks.of(net), expect)
     # and not some other rate
-    other = [p - 0.02 * d for p, d in zip(_blocks(ref), _grad_blocks(g))]
-    assert not _same(_blocks(net), other)
+    other = [p - 0.02 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))]
+    assert not blocks.same(blocks.of(net), other)
 
-def test_named_sgd_with_lr(problem):
+
+def test_named_sgd_with_lr(problem, blocks, make_net):
     X, Y = problem
-    net, ref = _net(), _net()
+    net, ref = make_net(), make_net()
     _, g = ref.loss_and_grad(X, Y, "mse")
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer="sgd", lr=0.3)
-    assert _same(_blocks(net), [p - 0.3 * d for p, d in zip(_blocks(ref), _grad_blocks(g))])
+    assert blocks.same(blocks.of(net), [p - 0.3 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
 
-def test_default_adam_lr_is_1e_3(problem):
+
+def test_default_adam_lr_is_1e_3(problem, blocks, make_net):
     X, Y = problem
-    a, b = _net(), _net()
+    a, b = make_net(), make_net()
     a.fit(X, Y, "mse", epochs=3, batch_size=5, shuffle=False, optimizer="adam")
     b.fit(X, Y, "mse", epochs=3, batch_size=5, shuffle=False, optimizer=mc.Adam(lr=1e-3))
-    assert _same(_blocks(a), _blocks(b))
+    assert blocks.same(blocks.of(a), blocks.of(b))
     # the first Adam step moves every (non-zero-gradient) entry by about lr
-    c, d = _net(), _net()
+    c, d = make_net(), make_net()
     c.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer="adam")
     step = np.abs(c.weights[0] - d.weights[0])
     np.testing.assert_allclose(step, 1e-3, rtol=1e-4)
 
-def test_momentum_name_is_sgd_momentum_09(problem):
+
+def test_momentum_name_is_sgd_momentum_09(problem, blocks, make_net):
     X, Y = problem
-    a, b = _net(), _net()
+    a, b = make_net(), make_net()
     a.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False, optimizer="momentum", lr=0.05)
     b.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False,
           optimizer=mc.SGD(lr=0.05, momentum=0.9))
-    assert _same(_blocks(a), _blocks(b))
-    c = _net()
+    assert blocks.same(blocks.of(a), blocks.of(b))
+    c = make_net()
     c.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False, optimizer="sgd", lr=0.05)
-    assert not _same(_blocks(a), _blocks(c))
+    assert not blocks.same(blocks.of(a), blocks.of(c))
+
 
 def test_make_optimizer_names_and_objects():
     sgd = make_optimizer("sgd", None)
@@ -209,15 +169,17 @@ class SignSGD(Optimizer):
     def update(self, i, param, grad):
         param -= self.lr * np.sign(grad)
 
+
 @pytest.mark.parametrize("fuse", [False, True])
-def test_optimizer_subclass_drives_fit(problem, fuse):
+def test_optimizer_subclass_drives_fit(problem, fuse, blocks, make_net):
     X, Y = problem
-    net, ref = _net(), _net()
+    net, ref = make_net(), make_net()
     opt = SignSGD(0.01)
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer=opt, fuse_update=fuse)
     _, g = ref.loss_and_grad(X, Y, "mse")
     assert opt.steps == 1
-    assert _same(_blocks(net), [p - 0.01 * np.sign(d) for p, d in zip(_blocks(ref), _grad_blocks(g))])
+    assert blocks.same(blocks.of(net), [p - 0.01 * np.sign(d) for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
+
 
 def test_base_optimizer_has_no_update_rule():
     with pytest.raises(NotImplementedError):
@@ -225,22 +187,25 @@ def test_base_optimizer_has_no_update_rule():
 
 # -- argument errors ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("optimizer", ["rmsprop", "SGD", "", 42, None])
-def test_unknown_optimizer(net, data, optimizer):
+def test_unknown_optimizer(net, data, optimizer, unchanged):
     X, labels = data
     w0 = [W.copy() for W in net.weights]
     with pytest.raises(ValueError, match=r"^optimizer: got"):
         net.fit(X, labels, "cross_entropy", epochs=1, optimizer=optimizer)
-    assert _unchanged(net, w0)
+    assert unchanged(net, w0)
+
 
 @pytest.mark.parametrize("opt", [mc.SGD(lr=0.1), mc.SGD(0.1, momentum=0.9), mc.Adam()])
 @pytest.mark.parametrize("lr", [0.1, 1e-3])
-def test_optimizer_object_and_lr(net, data, opt, lr):
+def test_optimizer_object_and_lr(net, data, opt, lr, unchanged):
     X, labels = data
     w0 = [W.copy() for W in net.weights]
     with pytest.raises(ValueError, match=r"^lr: got .* together with the optimiser object"):
         net.fit(X, labels, "cross_entropy", epochs=1, optimizer=opt, lr=lr)
-    assert _unchanged(net, w0)
+    assert unchanged(net, w0)
+
 
 @pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), "0.1", True])
 def test_bad_lr(net, data, lr):
@@ -252,24 +217,29 @@ def test_bad_lr(net, data, lr):
     with pytest.raises(ValueError, match=r"^lr:"):
         mc.Adam(lr=lr)
 
+
 @pytest.mark.parametrize("momentum", [-0.1, 1.0, 1.5, "a", True, None])
 def test_bad_momentum(momentum):
     with pytest.raises(ValueError, match=r"^momentum:"):
         mc.SGD(0.1, momentum=momentum)
 
+
 def test_nesterov_without_momentum():
     with pytest.raises(ValueError, match=r"^nesterov:"):
         mc.SGD(0.1, nesterov=True)
+
 
 @pytest.mark.parametrize("betas", [(0.9,), (0.9, 1.0), (-0.1, 0.9), "ab", None])
 def test_bad_betas(betas):
     with pytest.raises(ValueError, match=r"^betas:"):
         mc.Adam(betas=betas)
 
+
 @pytest.mark.parametrize("eps", [0, -1e-8, float("nan")])
 def test_bad_eps(eps):
     with pytest.raises(ValueError, match=r"^eps:"):
         mc.Adam(eps=eps)
+
 
 @pytest.mark.parametrize("bad", [mc.SGD, mc.Adam, Optimizer, SignSGD, object()])
 def test_fit_refuses_classes_and_non_optimizers(bad):

@@ -8,88 +8,47 @@ from scipy.optimize import OptimizeResult
 import mlpckpt as mc
 from mlpckpt import train
 
-def _blocks(net):
-    return [x for pair in zip(net.weights, net.biases) for x in pair]
 
-
-def _set_blocks(net, blocks):
-    for k in range(net.n_layers):
-        net.weights[k][...] = blocks[2 * k]
-        net.biases[k][...] = blocks[2 * k + 1]
-
-
-def _grad_blocks(g):
-    return [x for pair in zip(g.weights, g.biases) for x in pair]
-
-
-def _same(a_list, b_list):
-    return len(a_list) == len(b_list) and all(np.array_equal(a, b) for a, b in zip(a_list, b_list))
-
-
-@pytest.fixture
-def problem():
-    rng = np.random.default_rng(1234)
-    X = rng.standard_normal((4, 12))
-    Y = rng.standard_normal((3, 12))
-    return X, Y
-
-
-def _net(seed=0, sizes=(4, 6, 5, 3), **kw):
-    kw.setdefault("activation", "tanh")
-    return mc.MLP(list(sizes), seed=seed, **kw)
-
-RNG_SEED = 20261123
-
-
-@pytest.fixture
-def data():
-    rng = np.random.default_rng(RNG_SEED)
-    X = rng.standard_normal((3, 5))
-    labels = np.array([0, 1, 1, 0, 1])
-    return X, labels
-
-
-@pytest.fixture
-def net():
-    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
-
-def test_fit_returns_one_mean_loss_per_epoch(problem):
+def test_fit_returns_one_mean_loss_per_epoch(problem, make_net):
     X, Y = problem
-    net = _net()
+    net = make_net()
     hist = net.fit(X, Y, "mse", epochs=7, batch_size=5, lr=0.05, seed=0)
     assert isinstance(hist, list) and len(hist) == 7
     assert all(isinstance(h, float) and np.isfinite(h) for h in hist)
     assert net.fit(X, Y, "mse", epochs=0) == []
 
-def test_epoch_loss_is_sample_weighted_mean_with_partial_last_batch():
+
+def test_epoch_loss_is_sample_weighted_mean_with_partial_last_batch(blocks, make_net):
     # 10 samples, batch 4: batches of 4, 4, 2; the last one is used.
     rng = np.random.default_rng(3)
     X = rng.standard_normal((4, 10))
     Y = rng.standard_normal((3, 10))
-    net, ref = _net(), _net()
+    net, ref = make_net(), make_net()
     hist = net.fit(X, Y, "mse", epochs=1, batch_size=4, shuffle=False, lr=0.1)
     total = 0.0
     for sl in (slice(0, 4), slice(4, 8), slice(8, 10)):
         loss, g = ref.loss_and_grad(X[:, sl], Y[:, sl], "mse")
         total += loss * (sl.stop - sl.start)
-        _set_blocks(ref, [p - 0.1 * d for p, d in zip(_blocks(ref), _grad_blocks(g))])
+        blocks.set(ref, [p - 0.1 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
     assert hist[0] == pytest.approx(total / 10, rel=1e-15)
-    assert _same(_blocks(net), _blocks(ref))
+    assert blocks.same(blocks.of(net), blocks.of(ref))
     # an Adam object counts the steps: 3 per epoch
     opt = mc.Adam()
-    _net().fit(X, Y, "mse", epochs=2, batch_size=4, optimizer=opt)
+    make_net().fit(X, Y, "mse", epochs=2, batch_size=4, optimizer=opt)
     assert opt.t == 6
 
-def test_batch_size_none_is_full_batch(problem):
+
+def test_batch_size_none_is_full_batch(problem, blocks, make_net):
     X, Y = problem
-    a, b = _net(), _net()
+    a, b = make_net(), make_net()
     opt = mc.Adam(lr=0.01)
     ha = a.fit(X, Y, "mse", epochs=4, batch_size=None, optimizer=opt, shuffle=False)
     hb = b.fit(X, Y, "mse", epochs=4, batch_size=X.shape[1], optimizer="adam", lr=0.01,
                shuffle=False)
     assert opt.t == 4
     assert ha == hb
-    assert _same(_blocks(a), _blocks(b))
+    assert blocks.same(blocks.of(a), blocks.of(b))
+
 
 def test_loss_decreases_on_easy_problem():
     rng = np.random.default_rng(0)
@@ -101,73 +60,79 @@ def test_loss_decreases_on_easy_problem():
     assert hist[-1] < 0.15
     assert np.mean(net.predict(X) == y) >= 0.95
 
-def test_shuffle_reproducible_and_leaves_global_state_alone(problem):
+
+def test_shuffle_reproducible_and_leaves_global_state_alone(problem, blocks, make_net):
     X, Y = problem
     np.random.seed(12345)
     state = np.random.get_state()
     runs = []
     for seed in (5, 5, 6):
-        net = _net()
+        net = make_net()
         h = net.fit(X, Y, "mse", epochs=3, batch_size=5, lr=0.1, shuffle=True, seed=seed)
-        runs.append((h, _blocks(net)))
+        runs.append((h, blocks.of(net)))
     after = np.random.get_state()
     assert after[0] == state[0] and np.array_equal(after[1], state[1])
     assert after[2:] == state[2:]
-    assert runs[0][0] == runs[1][0] and _same(runs[0][1], runs[1][1])
-    assert not _same(runs[0][1], runs[2][1])
+    assert runs[0][0] == runs[1][0] and blocks.same(runs[0][1], runs[1][1])
+    assert not blocks.same(runs[0][1], runs[2][1])
     # shuffling really changes the order (vs. no shuffle)
-    net = _net()
+    net = make_net()
     net.fit(X, Y, "mse", epochs=3, batch_size=5, lr=0.1, shuffle=False)
-    assert not _same(runs[0][1], _blocks(net))
+    assert not blocks.same(runs[0][1], blocks.of(net))
 
-def test_shuffle_with_generator_seed(problem):
+
+def test_shuffle_with_generator_seed(problem, blocks, make_net):
     X, Y = problem
-    a, b = _net(), _net()
+    a, b = make_net(), make_net()
     a.fit(X, Y, "mse", epochs=2, batch_size=5, seed=np.random.default_rng(9))
     b.fit(X, Y, "mse", epochs=2, batch_size=5, seed=9)
-    assert _same(_blocks(a), _blocks(b))
+    assert blocks.same(blocks.of(a), blocks.of(b))
 
-def test_shuffle_with_labels():
+
+def test_shuffle_with_labels(blocks, make_net):
     # 1-d integer labels are shuffled together with the columns of X.
     rng = np.random.default_rng(2)
     X = rng.standard_normal((4, 12))
     y = rng.integers(0, 3, 12)
     onehot = np.eye(3)[y].T
-    a = _net(output="softmax")
-    b = _net(output="softmax")
+    a = make_net(output="softmax")
+    b = make_net(output="softmax")
     ha = a.fit(X, y, "cross_entropy", epochs=3, batch_size=5, seed=1, lr=0.1)
     hb = b.fit(X, onehot, "cross_entropy", epochs=3, batch_size=5, seed=1, lr=0.1)
     np.testing.assert_allclose(ha, hb, rtol=1e-13)
-    for p, q in zip(_blocks(a), _blocks(b)):
+    for p, q in zip(blocks.of(a), blocks.of(b)):
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
 
-def test_callback_called_and_can_stop(problem):
+
+def test_callback_called_and_can_stop(problem, blocks, make_net):
     X, Y = problem
     calls = []
 
     def record(epoch, loss):
         calls.append((epoch, loss))
 
-    hist = _net().fit(X, Y, "mse", epochs=5, batch_size=4, callback=record)
+    hist = make_net().fit(X, Y, "mse", epochs=5, batch_size=4, callback=record)
     assert [c[0] for c in calls] == [0, 1, 2, 3, 4]
     assert [c[1] for c in calls] == hist
 
     def stop_after_third(epoch, loss):
         return epoch == 2
 
-    net = _net()
+    net = make_net()
     hist = net.fit(X, Y, "mse", epochs=10, batch_size=None, shuffle=False, callback=stop_after_third)
     assert len(hist) == 3
-    ref = _net()
+    ref = make_net()
     ref.fit(X, Y, "mse", epochs=3, batch_size=None, shuffle=False)
-    assert _same(_blocks(net), _blocks(ref))
+    assert blocks.same(blocks.of(net), blocks.of(ref))
 
-def test_progress_prints_to_stderr(problem, capsys):
+
+def test_progress_prints_to_stderr(problem, capsys, make_net):
     X, Y = problem
-    _net().fit(X, Y, "mse", epochs=2, progress=True)
+    make_net().fit(X, Y, "mse", epochs=2, progress=True)
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "epoch 1/2" in captured.err and "epoch 2/2" in captured.err
+
 
 def test_fit_drives_any_step_over_columns():
     # The loop knows no model: it hands the step the columns of each batch.
@@ -189,6 +154,7 @@ def test_fit_drives_any_step_over_columns():
     assert all(sorted(e.tolist()) == list(range(7)) for e in epochs)
     assert not all(np.array_equal(e, np.arange(7)) for e in epochs)
 
+
 def test_fit_refuses_a_step_that_is_not_callable():
     with pytest.raises(ValueError, match="^step:"):
         train.fit(None, np.ones((2, 3)), np.ones(3))
@@ -204,9 +170,10 @@ FUSE_OPTS = [
     ("adam", lambda: mc.Adam(lr=0.01)),
 ]
 
+
 @pytest.mark.parametrize("strategy", [None, mc.Sqrt(), mc.Revolve(1)], ids=["storeall", "sqrt", "revolve1"])
 @pytest.mark.parametrize("name,make", FUSE_OPTS, ids=[o[0] for o in FUSE_OPTS])
-def test_fuse_update_bitwise_equal(name, make, strategy):
+def test_fuse_update_bitwise_equal(name, make, strategy, blocks):
     rng = np.random.default_rng(5)
     X = rng.standard_normal((5, 23))
     y = rng.integers(0, 3, 23)
@@ -218,25 +185,27 @@ def test_fuse_update_bitwise_equal(name, make, strategy):
     hb = b.fit(X, y, "cross_entropy", epochs=3, batch_size=8, optimizer=make(), seed=0,
                strategy=strategy, fuse_update=True)
     assert ha == hb
-    assert _same(_blocks(a), _blocks(b))
-    assert not _same(_blocks(a), _blocks(mc.MLP(sizes, activation="tanh", output="softmax", seed=2)))
+    assert blocks.same(blocks.of(a), blocks.of(b))
+    assert not blocks.same(blocks.of(a), blocks.of(mc.MLP(sizes, activation="tanh", output="softmax", seed=2)))
+
 
 @pytest.mark.parametrize("fuse", [False, True])
-def test_every_strategy_trains_to_identical_weights(fuse):
+def test_every_strategy_trains_to_identical_weights(fuse, blocks):
     rng = np.random.default_rng(8)
     X = rng.standard_normal((3, 30))
     Y = rng.standard_normal((2, 30))
     sizes = [3] + [6] * 8 + [2]
     results = []
     for strategy in (None, mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Segments(1), mc.Segments(20),
-                     mc.Revolve(1)):
+                     mc.Revolve(1), mc.Revolve(0)):
         net = mc.MLP(sizes, activation="sigmoid", seed=4)
         h = net.fit(X, Y, "mse", epochs=3, batch_size=7, optimizer="adam", lr=0.01, seed=1,
                     strategy=strategy, fuse_update=fuse)
-        results.append((h, _blocks(net)))
-    for h, blocks in results[1:]:
+        results.append((h, blocks.of(net)))
+    for h, params in results[1:]:
         assert h == results[0][0]
-        assert _same(blocks, results[0][1])
+        assert blocks.same(params, results[0][1])
+
 
 def test_fused_buffers_are_shared_per_shape():
     net = mc.MLP([5, 7, 7, 7, 3], seed=0)
@@ -248,10 +217,11 @@ def test_fused_buffers_are_shared_per_shape():
 
 # -- L-BFGS ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_fit_lbfgs(problem, dtype):
+def test_fit_lbfgs(problem, dtype, blocks, make_net):
     X, Y = problem
-    net = _net(dtype=dtype)
+    net = make_net(dtype=dtype)
     before, _ = net.loss_and_grad(X, Y, "mse")
     result = net.fit_lbfgs(X, Y, "mse", maxiter=50)
     after, _ = net.loss_and_grad(X, Y, "mse")
@@ -261,7 +231,7 @@ def test_fit_lbfgs(problem, dtype):
     assert after == pytest.approx(result.fun, rel=1e-5 if dtype == "float32" else 1e-12)
     assert [W.shape for W in net.weights] == [(6, 4), (5, 6), (3, 5)]
     assert [b.shape for b in net.biases] == [(6, 1), (5, 1), (3, 1)]
-    blocks = _blocks(net)
+    blocks = blocks.of(net)
     assert all(p.dtype == np.dtype(dtype) for p in blocks)
     assert all(p.flags.c_contiguous and p.flags.writeable for p in blocks)
     # separate arrays, not views into one flat vector
@@ -273,13 +243,15 @@ def test_fit_lbfgs(problem, dtype):
     flat = np.concatenate([p.ravel() for p in blocks])
     np.testing.assert_allclose(flat, result.x.astype(dtype), rtol=0, atol=0)
 
-def test_fit_lbfgs_then_fit_still_works(problem):
+
+def test_fit_lbfgs_then_fit_still_works(problem, blocks, make_net):
     X, Y = problem
-    net = _net()
+    net = make_net()
     net.fit_lbfgs(X, Y, "mse", maxiter=5)
-    w = [p.copy() for p in _blocks(net)]
+    w = [p.copy() for p in blocks.of(net)]
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False)
-    assert not _same(w, _blocks(net))
+    assert not blocks.same(w, blocks.of(net))
+
 
 def test_fit_lbfgs_over_plain_blocks():
     # The bridge knows no model: a quadratic over two blocks, solved in place.
@@ -298,6 +270,7 @@ def test_fit_lbfgs_over_plain_blocks():
 
 # -- argument errors ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "kwargs,name",
     [
@@ -313,11 +286,13 @@ def test_bad_fit_arguments(net, data, kwargs, name):
     with pytest.raises(ValueError, match=rf"^{name}:"):
         net.fit(X, labels, "cross_entropy", **kwargs)
 
+
 @pytest.mark.parametrize("maxiter", [0, -3, 1.5])
 def test_bad_maxiter(net, data, maxiter):
     X, labels = data
     with pytest.raises(ValueError, match=r"^maxiter:"):
         net.fit_lbfgs(X, labels, "cross_entropy", maxiter=maxiter)
+
 
 def test_fit_flags_must_be_booleans():
     net = mc.MLP([2, 3, 1], seed=0)

@@ -10,25 +10,6 @@ import pytest
 
 import mlpckpt as mc
 
-RNG_SEED = 20261123
-
-
-@pytest.fixture
-def data():
-    rng = np.random.default_rng(RNG_SEED)
-    X = rng.standard_normal((3, 5))
-    labels = np.array([0, 1, 1, 0, 1])
-    return X, labels
-
-
-@pytest.fixture
-def net():
-    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
-
-
-def _unchanged(net, weights):
-    return all(np.array_equal(a, b) for a, b in zip(net.weights, weights))
-
 
 # -- X -------------------------------------------------------------------
 
@@ -51,7 +32,7 @@ def test_x_transposed_hint(net):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_x_not_finite(net, data, bad):
+def test_x_not_finite(net, data, bad, unchanged):
     X, labels = data
     X = X.copy()
     X[1, 2] = bad
@@ -62,7 +43,7 @@ def test_x_not_finite(net, data, bad):
     w0 = [W.copy() for W in net.weights]
     with pytest.raises(ValueError, match=r"^X:"):
         net.fit(X, labels, "cross_entropy", epochs=1)
-    assert _unchanged(net, w0)
+    assert unchanged(net, w0)
 
 
 def test_x_not_finite_float32_overflowing_sum():
