@@ -13,17 +13,6 @@ from mlpckpt.plan import Call, check_strategy, compile_actions, make_call, parse
 from mlpckpt.strategies import griewank_t
 
 
-@pytest.fixture
-def net():
-    return mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
-
-
-@pytest.fixture
-def batch():
-    rng = np.random.default_rng(20261123)
-    return rng.standard_normal((3, 5)), np.array([0, 1, 1, 0, 1])
-
-
 def test_plan_at_ten_thousand_layers(net_spec):
     spec = net_spec([64] * 10_001)
     sqrt = mc.plan(spec, 256, mc.Sqrt())
@@ -74,8 +63,8 @@ def test_plan_refuses_bad_arguments(net, kwargs, message):
     ["sqrt", 3, object(), [1], {}, mc.Sqrt, mc.StoreAll, mc.Segments],
     ids=["str", "int", "object", "list", "dict", "Sqrt_class", "StoreAll_class", "Segments_class"],
 )
-def test_bad_strategy(net, batch, strategy):
-    X, labels = batch
+def test_bad_strategy(net, data, strategy):
+    X, labels = data
     with pytest.raises(ValueError, match=r"^strategy: got .*expected StoreAll\(\)"):
         net.loss_and_grad(X, labels, "cross_entropy", strategy=strategy)
     w0 = [W.copy() for W in net.weights]
