@@ -22,7 +22,7 @@ import zipfile
 
 import numpy as np
 
-from . import _validate as _checks
+from ._validate import all_finite, as_real_array, check_choice, check_dtype, check_finite, check_sizes
 from .activations import check_activations, check_output
 from .params import INITS
 
@@ -36,7 +36,7 @@ FIELDS = ("sizes", "activations", "output", "init", "dtype", "weights", "biases"
 _META = ("format", "sizes", "activations", "output", "init", "dtype")
 
 
-def check_arrays(weights, biases):
+def check_arrays(weights, biases, dtype=None):
     """A record's parameter arrays, checked, and the layer sizes they give.
 
     The one check of parameter blocks: :func:`load` applies it to a file's
@@ -46,6 +46,8 @@ def check_arrays(weights, biases):
     ----------
     weights : sequence of array_like, shapes (n_{k+1}, n_k)
     biases : sequence of array_like, shapes (n_{k+1}, 1)
+    dtype : numpy dtype, optional
+        The dtype every block must have; default that of ``weights[0]``.
 
     Returns
     -------
@@ -56,8 +58,8 @@ def check_arrays(weights, biases):
     ------
     ValueError
         Naming ``weights[k]`` or ``biases[k]``: not a 2-d float64 or
-        float32 array, a shape that breaks the chain, a dtype other than
-        that of ``weights[0]``, or NaN or inf.
+        float32 array, a shape that breaks the chain, another dtype, or
+        NaN or inf.
     """
     weights = [_block(f"weights[{k}]", W) for k, W in enumerate(weights)]
     biases = [_block(f"biases[{k}]", b) for k, b in enumerate(biases)]
@@ -65,7 +67,9 @@ def check_arrays(weights, biases):
         raise ValueError("weights: expected at least one array, got none")
     if len(biases) != len(weights):
         raise ValueError(f"biases: expected {len(weights)} arrays (one per weight), got {len(biases)}")
-    sizes, dtype = [weights[0].shape[1]], weights[0].dtype
+    sizes = [weights[0].shape[1]]
+    want = "" if dtype is not None else " (that of weights[0])"
+    dtype = weights[0].dtype if dtype is None else np.dtype(dtype)
     for k, (W, b) in enumerate(zip(weights, biases)):
         for name, arr, shape in (
             (f"weights[{k}]", W, (W.shape[0], sizes[-1])),
@@ -74,19 +78,19 @@ def check_arrays(weights, biases):
             if arr.shape != shape:
                 raise ValueError(f"{name}: expected shape {shape}, got {arr.shape}")
             if arr.dtype != dtype:
-                raise ValueError(f"{name}: expected dtype {dtype} (that of weights[0]), got {arr.dtype}")
+                raise ValueError(f"{name}: expected dtype {dtype}{want}, got {arr.dtype}")
         sizes.append(W.shape[0])
     return weights, biases, sizes
 
 
 def _block(name, value):
-    arr = _checks.as_real_array(name, value)
+    arr = as_real_array(name, value)
     if arr.dtype not in (np.float64, np.float32) or arr.ndim != 2 or 0 in arr.shape:
         raise ValueError(
             f"{name}: expected a non-empty 2-d float64 or float32 array, "
             f"got shape {arr.shape} and dtype {arr.dtype}"
         )
-    return _checks.check_finite(name, arr)
+    return check_finite(name, arr)
 
 
 def save(path, record):
@@ -112,7 +116,7 @@ def save(path, record):
     path = os.fspath(path)
     for name in ("weights", "biases"):
         for k, arr in enumerate(record[name]):
-            if not _checks.all_finite(arr):
+            if not all_finite(arr):
                 raise ValueError(f"{name}[{k}]: expected finite values, got NaN or inf (not saved)")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -185,7 +189,7 @@ def load(path):
                 fmt = _text(data, "format")
                 if fmt != FORMAT:
                     raise ValueError(f"path: format {fmt!r}, expected {FORMAT!r}")
-                sizes = _checks.check_sizes(data["sizes"].tolist())
+                sizes = check_sizes(data["sizes"].tolist())
                 acts = data["activations"]
                 if acts.dtype.kind != "U" or acts.ndim != 1:
                     raise ValueError("path: field 'activations' is not a list of names")
@@ -193,17 +197,17 @@ def load(path):
                     "sizes": sizes,
                     "activations": check_activations(acts.tolist(), len(sizes) - 2),
                     "output": check_output(_text(data, "output")),
-                    "init": _checks.check_choice("init", _text(data, "init"), INITS),
-                    "dtype": _checks.check_dtype(_text(data, "dtype")).name,
+                    "init": check_choice("init", _text(data, "init"), INITS),
+                    "dtype": check_dtype(_text(data, "dtype")).name,
                 }
                 n = len(sizes) - 1
                 weights, biases, found = check_arrays(
-                    [data[f"W{k}"] for k in range(n)], [data[f"b{k}"] for k in range(n)]
+                    [data[f"W{k}"] for k in range(n)], [data[f"b{k}"] for k in range(n)],
+                    dtype=record["dtype"],
                 )
-                if tuple(found) != sizes or weights[0].dtype != record["dtype"]:
+                if tuple(found) != sizes:
                     raise ValueError(
-                        f"path: arrays of sizes {found} and dtype {weights[0].dtype}, "
-                        f"expected the fields' {list(sizes)} and {record['dtype']}"
+                        f"path: arrays of sizes {found}, expected the field's {list(sizes)}"
                     )
                 record["weights"] = [np.ascontiguousarray(W) for W in weights]
                 record["biases"] = [np.ascontiguousarray(b) for b in biases]

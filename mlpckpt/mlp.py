@@ -6,7 +6,7 @@ import operator
 import numpy as np
 
 from . import backprop, io, train
-from ._validate import check_bool, check_choice, check_dtype, check_sizes, make_rng
+from ._validate import check_bool, check_choice, check_dtype, check_finite, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
 from .inputs import Grads, check_input, check_out, check_targets, target_form
 from .losses import check_loss
@@ -55,13 +55,12 @@ class MLP:
         self.output = check_output(output)
         self.init = check_choice("init", init, INITS)
         self.dtype = check_dtype(dtype)
-        self._hidden = ()  # tuple(self.activations), kept for the planner's Call
+        self._hidden = tuple(self.activations)  # kept for the planner's Call
 
     @classmethod
-    def from_arrays(
-        cls, weights, biases, activation="tanh", output="identity", init="xavier", dtype=None
-    ):
-        """A net holding C-contiguous copies of the given parameters; the sizes
+    def from_arrays(cls, weights, biases, activation="tanh", output="identity", init="xavier",
+                    dtype=None, *, copy=True):
+        """A net holding C-contiguous arrays of the given parameters; the sizes
         are read off their shapes.
 
         Parameters
@@ -72,7 +71,10 @@ class MLP:
             :func:`mlpckpt.io.check_arrays`: a ValueError names the block).
         activation, output, init : as for :class:`MLP` (``init`` is recorded only)
         dtype : {"float64", "float32"}, optional
-            Of the net (the copies); default the arrays' own.
+            Of the net; default the arrays' own.
+        copy : bool, default True
+            Copy every block; with False, a block already C-contiguous and of
+            the net's dtype is used as it is (shared with the caller).
 
         Returns
         -------
@@ -81,8 +83,11 @@ class MLP:
         weights, biases, sizes = io.check_arrays(weights, biases)
         net = cls.__new__(cls)
         net._configure(sizes, activation, output, init, weights[0].dtype if dtype is None else dtype)
-        net.weights = [np.array(W, dtype=net.dtype, order="C") for W in weights]
-        net.biases = [np.array(b, dtype=net.dtype, order="C") for b in biases]
+        make = np.array if check_bool("copy", copy) else np.asarray
+        with np.errstate(over="ignore"):  # float64 values can overflow float32: checked again
+            for name, blocks in (("weights", weights), ("biases", biases)):
+                setattr(net, name, [check_finite(f"{name}[{k}]", make(x, dtype=net.dtype, order="C"))
+                                    for k, x in enumerate(blocks)])
         return net
 
     def __repr__(self):
@@ -274,4 +279,4 @@ def load(path):
     corrupt or inconsistent file raises ``ValueError`` starting "path:")."""
     rec = io.load(path)
     return MLP.from_arrays(rec["weights"], rec["biases"], rec["activations"], rec["output"],
-                           rec["init"], rec["dtype"])
+                           rec["init"], rec["dtype"], copy=False)  # io.load's arrays are fresh

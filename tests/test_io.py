@@ -322,6 +322,16 @@ def test_inconsistent_file(tmp_path, saved, mutate):
         mc.load(bad)
 
 
+def test_a_block_of_the_wrong_dtype_is_named(tmp_path, saved):
+    _, path = saved
+    fields = _fields(path)
+    fields["W0"] = fields["W0"].astype(np.float32)
+    bad = tmp_path / "bad.npz"
+    _write(bad, fields)
+    with pytest.raises(ValueError, match=r"^path:.*weights\[0\]: expected dtype float64, got float32"):
+        mc.load(bad)
+
+
 def test_unmodified_rewrite_loads(tmp_path, saved):
     # Control for test_inconsistent_file: re-writing the fields unchanged loads.
     net, path = saved

@@ -98,6 +98,11 @@ def test_planning_follows_its_order_and_never_reaches_the_executor():
 CLI = {"cli", "_cli_args", "_cli_bench", "__main__"}  # the command line and its parts
 
 
+def test_training_and_files_know_no_model():
+    for name in ("train", "optim", "io"):
+        assert not _closure(name) & {"mlp", "netcheck", "backprop"}, name
+
+
 def test_core_never_imports_bench_or_cli():
     for name in MODULES:
         deps = _closure(name)

@@ -1,8 +1,8 @@
 """The model (mlpckpt.mlp): MLP.from_arrays and its refusals, fit_lbfgs writing
 into the net's own arrays, predict / predict_proba, and out= gradient buffers."""
 
-import ast
-import pathlib
+import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -150,21 +150,37 @@ def test_fit_lbfgs_interrupted_leaves_the_last_point_in_the_arrays(data, monkeyp
     assert np.array_equal(now, start + 0.25)
 
 
-# -- layering ----------------------------------------------------------------------------
+def test_from_arrays_refuses_values_that_overflow_the_nets_dtype():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning escapes either
+        with pytest.raises(ValueError, match=r"^weights\[0\]: expected finite values"):
+            mc.MLP.from_arrays([np.full((2, 3), 1e300)], [np.zeros((2, 1))], dtype="float32")
 
 
-@pytest.mark.parametrize("module", ["train", "optim", "io"])
-def test_training_and_files_know_no_model(module):
-    # Imports at any level: these modules work on arrays and records, never on an MLP.
-    path = pathlib.Path(mc.__file__).with_name(f"{module}.py")
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            imported.add(node.module or "")
-            imported.update(alias.name for alias in node.names if node.level and not node.module)
-        elif isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-    assert imported and not {"mlp", "mlpckpt.mlp"} & imported
+def test_from_arrays_copies_unless_told_not_to():
+    W, b = np.ones((2, 3)), np.zeros((2, 1))
+    assert mc.MLP.from_arrays([W], [b]).weights[0] is not W
+    shared = mc.MLP.from_arrays([W], [b], copy=False)
+    assert shared.weights[0] is W and shared.biases[0] is b
+    fortran = np.asfortranarray(np.ones((3, 2)).T)
+    assert mc.MLP.from_arrays([fortran], [b], copy=False).weights[0].flags.c_contiguous
+    with pytest.raises(ValueError, match="^copy:"):
+        mc.MLP.from_arrays([W], [b], copy="no")
+
+
+def test_load_holds_the_model_once(tmp_path):
+    net = mc.MLP([256] * 5, seed=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    model_bytes = sum(a.nbytes for a in net.weights + net.biases)
+    tracemalloc.start()
+    try:
+        loaded = mc.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, net.weights))
+    assert peak < 1.5 * model_bytes  # one copy of the arrays (and zip buffers), not two
 
 
 # -- predict / predict_proba ------------------------------------------------------------
