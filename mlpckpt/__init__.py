@@ -13,7 +13,7 @@ from .budget import Budget
 from .plan import plan
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
-from .optim import SGD, Adam
+from .optim import SGD, Adam, Optimizer
 from .netcheck import gradcheck
 from .report import GradcheckReport
 from .verify import check_gradients
@@ -23,6 +23,7 @@ __all__ = [
     "Grads",
     "SGD",
     "Adam",
+    "Optimizer",
     "Strategy",
     "StoreAll",
     "Segments",

@@ -12,14 +12,14 @@ import re
 from types import SimpleNamespace
 
 from . import bench
-from ._validate import DTYPES, check_choice, check_int, check_sizes
+from ._validate import DTYPES, check_choice, check_int, check_positive_float, check_sizes
 from .activations import ACTIVATIONS, OUTPUTS, check_activations
 from .losses import LOSSES, output_for
 from .plan import parse
 from .verify import METHODS
 
-__all__ = ["positive", "nonnegative", "strategy", "method", "depths", "strategies", "png", "csv_file",
-           "add_net_arguments", "net_description"]
+__all__ = ["positive", "nonnegative", "positive_real", "nonnegative_real", "strategy", "method",
+           "depths", "strategies", "png", "csv_file", "add_net_arguments", "net_description"]
 
 
 def _argtype(convert):
@@ -51,6 +51,17 @@ def _int_at_least(minimum):
 
 positive = _int_at_least(1)
 nonnegative = _int_at_least(0)
+
+
+def _real(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+
+
+positive_real = _argtype(lambda text: check_positive_float("value", _real(text)))
+nonnegative_real = _argtype(lambda text: 0.0 if _real(text) == 0 else check_positive_float("value", _real(text)))
 strategy = _argtype(parse)
 method = _argtype(lambda text: check_choice("method", text, METHODS))
 

@@ -64,7 +64,7 @@ def check_positive_float(name, value):
 
 
 def check_dtype(dtype):
-    """``float64`` or ``float32`` in any spelling NumPy understands."""
+    """``float64`` or ``float32``: those names, or the NumPy dtypes/types."""
     try:
         key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     except TypeError:  # not interpretable as a dtype at all

@@ -57,8 +57,8 @@ def _check_shape(i, action):
 def check_actions(actions, n):
     """Check that ``actions`` is a complete, runnable schedule for ``n`` layers.
 
-    Walks the schedule with the held activations only (no arrays), in
-    ``O(len(actions) log n)``.
+    Walks the schedule with the held activations only (no arrays): time
+    linear in its actions plus its backward steps, no recursion.
 
     Raises
     ------

@@ -1,8 +1,9 @@
 """The ``mlpckpt`` command line (``python -m mlpckpt`` is the same program).
 
 Bad arguments are refused by argparse itself, before any work: every value
-goes through a ``type=`` callable or ``choices=``, and the parser reports an
-error as one line, ``mlpckpt <command>: error: <message>``, with exit
+goes through a ``type=`` callable or ``choices=`` (rules between options,
+such as ``--sizes`` against ``--width``/``--depth``, are checked just after
+parsing), and the parser reports an error as one line, ``mlpckpt <command>: error: <message>``, with exit
 status 2. Errors found while running (an infeasible budget, a loss the
 output cannot take) are reported the same way.
 """
@@ -111,9 +112,10 @@ def _add_gradcheck(sub):
     p.add_argument("--batch", type=argtype.positive, default=8, help="samples in the random batch (default 8)")
     p.add_argument("--method", type=argtype.method, default="central", metavar="{" + ",".join(METHODS) + "}",
                    help="default central")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-6)")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-8*max(1,|f|))")
-    p.add_argument("--eps", type=float, default=None, help="relative step (default per method)")
+    p.add_argument("--rtol", type=argtype.positive_real, default=None, help="relative tolerance (default 1e-6)")
+    p.add_argument("--atol", type=argtype.nonnegative_real, default=None,
+                   help="absolute tolerance (default 1e-8*max(1,|f|))")
+    p.add_argument("--eps", type=argtype.positive_real, default=None, help="relative step (default per method)")
     p.add_argument("--directions", type=argtype.positive, default=10, help="directions for --method directional")
     p.add_argument("--max-entries", type=argtype.positive, default=None,
                    help=f"check this many random entries (default: all, at most {_GRADCHECK_DEFAULT_ENTRIES})")

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import as_real_array, check_finite
+from .losses import check_loss
 
-__all__ = ["Grads", "check_input", "check_targets", "check_out", "target_form"]
+__all__ = ["Grads", "check_batch", "check_input", "check_targets", "check_out", "target_form"]
 
 
 @dataclass
@@ -28,6 +29,15 @@ class Grads:
 
     weights: list
     biases: list
+
+
+def check_batch(net, X, Y, loss):
+    """``(X, Y)`` for a ``loss`` of ``net`` (anything with ``sizes``,
+    ``output`` and ``dtype``): the loss checked against the output, then
+    :func:`check_input` and :func:`check_targets`."""
+    check_loss(loss, net.output)
+    X = check_input(X, net.sizes[0], net.dtype)
+    return X, check_targets(Y, loss, net.sizes[-1], X.shape[1], net.dtype)
 
 
 def check_input(X, n_in, dtype):

@@ -122,7 +122,7 @@ def simulate(actions, call):
         chunked temporary), ``loss``, ``output``, ``out`` (gradient buffers
         given, not allocated by the call), ``fuse_update`` (gradients live
         in one buffer per distinct layer shape, allocated by the caller, see
-        :func:`mlpckpt.train.fit`) and ``targets`` (``"labels"`` or
+        :func:`mlpckpt.train.grad_buffers`) and ``targets`` (``"labels"`` or
         ``"onehot"``, the form of cross-entropy targets).
 
     Returns

@@ -8,8 +8,7 @@ import numpy as np
 from . import backprop, io, train
 from ._validate import check_bool, check_choice, check_dtype, check_finite, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
-from .inputs import Grads, check_input, check_out, check_targets, target_form
-from .losses import check_loss
+from .inputs import Grads, check_batch, check_input, check_out, target_form
 from .optim import make_optimizer
 from .params import INITS, init_params
 from .plan import Call, check_strategy, compile_actions
@@ -138,12 +137,6 @@ class MLP:
         return out
 
     # -- gradients ---------------------------------------------------------
-    def _check_batch(self, X, Y, loss):
-        check_loss(loss, self.output)
-        X = check_input(X, self.sizes[0], self.dtype)
-        Y = check_targets(Y, loss, self.sizes[-1], X.shape[1], self.dtype)
-        return X, Y
-
     def _call(self, batch, loss, out, fuse_update, targets):
         # The planner's Call from tuples kept between calls, so that a call
         # allocates nothing that grows with depth (plan counts no such thing).
@@ -184,7 +177,7 @@ class MLP:
         loss : float
         grads : Grads
         """
-        X, Y = self._check_batch(X, Y, loss)
+        X, Y = check_batch(self, X, Y, loss)
         bufs = None if out is None else check_out(out, self.weights, self.biases)
         value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None)
         return float(value), (out if out is not None else Grads(dW, db))
@@ -229,7 +222,7 @@ class MLP:
             Per-epoch mean losses.
         """
         fuse_update = check_bool("fuse_update", fuse_update)
-        X, Y = self._check_batch(X, Y, loss)
+        X, Y = check_batch(self, X, Y, loss)
         strategy = check_strategy(strategy)
 
         def gradient(Xb, Yb, grads, on_layer):
@@ -258,7 +251,7 @@ class MLP:
         -------
         scipy.optimize.OptimizeResult
         """
-        X, Y = self._check_batch(X, Y, loss)
+        X, Y = check_batch(self, X, Y, loss)
         strategy = check_strategy(strategy)
 
         def loss_at(weights, biases, dW, db):

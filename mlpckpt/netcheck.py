@@ -52,9 +52,7 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
     names : list of str
         ``["W0", "b0", "W1", "b1", ...]``.
     """
-    losses.check_loss(loss, net.output)
-    X = inputs.check_input(X, net.sizes[0], net.dtype)
-    Y = inputs.check_targets(Y, loss, net.sizes[-1], X.shape[1], net.dtype)
+    X, Y = inputs.check_batch(net, X, Y, loss)
     call = make_call(net, X.shape[1], loss, False, False, inputs.target_form(Y))
     actions = compile_actions(check_strategy(strategy), call)
     hidden, output = list(net.activations), net.output

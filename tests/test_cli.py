@@ -239,6 +239,11 @@ def test_cli_tolerance_too_tight_exit_1(capsys):
         (["--sizes", "3,4,2", "--batch", "0"], "--batch"),
         (["--sizes", "3,4,2", "--loss", "cross_entropy", "--output", "identity"], "loss"),
         (["--width", "4"], "--width"),
+        (["--sizes", "3,4,2", "--rtol", "-1"], "argument --rtol: expected a finite number > 0"),
+        (["--sizes", "3,4,2", "--rtol", "nan"], "argument --rtol"),
+        (["--sizes", "3,4,2", "--eps", "0"], "argument --eps"),
+        (["--sizes", "3,4,2", "--atol", "-1e-9"], "argument --atol"),
+        (["--sizes", "3,4,2", "--atol", "x"], "argument --atol: expected a number, got 'x'"),
     ],
 )
 def test_cli_bad_arguments_exit_2(capsys, argv, match):

@@ -246,3 +246,7 @@ def test_fit_refuses_classes_and_non_optimizers(bad):
     net = mc.MLP([2, 3, 1], seed=0)
     with pytest.raises(ValueError, match="^optimizer:"):
         net.fit(np.ones((2, 4)), np.ones((1, 4)), epochs=1, optimizer=bad)
+
+
+def test_the_optimiser_base_is_public():
+    assert mc.Optimizer is Optimizer and isinstance(mc.SGD(), mc.Optimizer) and isinstance(mc.Adam(), mc.Optimizer)

@@ -85,6 +85,8 @@ def test_unhashable_strategy_is_refused_before_the_cache():
 
     with pytest.raises(ValueError, match="^strategy:"):
         check_strategy(Mutable())
+    with pytest.raises(ValueError, match="^strategy:"):
+        check_strategy(mc.Strategy())  # the base says no schedule
     assert check_strategy(None) == mc.StoreAll()
 
 

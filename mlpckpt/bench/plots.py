@@ -186,7 +186,7 @@ def plot_forward_evals(rows, path, dpi=100):
         axes[0].plot(d, [r["forward_evals_counted"] for r in rs], "x", color=color, ms=6)
         axes[1].plot(d, [r["forward_evals_plan"] / r["depth"] for r in rs], "-", label=_label(s), **style[s])
     axes[0].plot([], [], "-", color="k", label="plan().forward_evals")
-    axes[0].plot([], [], "x", color="k", label="counted during loss_and_grad")
+    axes[0].plot([], [], "x", color="k", label="counted by the executor")
     return _two_panels(fig, axes, rows, path, dpi, "Forward evaluations against depth", (
         ("layer-forward evaluations per loss_and_grad", "forward evaluations"),
         ("forward evaluations / n", "recomputation factor")))

@@ -183,8 +183,7 @@ def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repe
     depths = sorted(set(_positive_ints("depths", depths)))
     width, batch, repeats = (_positive_ints(k, [v])[0] for k, v in
                              (("width", width), ("batch", batch), ("repeats", repeats)))
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
+    threads = check_int("threads", threads, minimum=0)
     specs = _specs(DEFAULT_STRATEGIES if strategies is None else strategies)
     check_dtype(dtype)
     check_choice("init", init, INITS)
