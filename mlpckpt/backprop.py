@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import layers, losses
+from . import finite, layers, losses
 from .actions import FORWARD, LOSS
 from .activations import ACTIVATIONS
 
@@ -64,7 +64,24 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     -------
     Result
         ``(loss, dW, db, forward_evals)``.
+
+    Raises
+    ------
+    ValueError
+        The loss is not finite (checked before any backward step, hence
+        before any fused update), or a floating-point error on the way left
+        a gradient non-finite; the message says what was non-finite
+        (:mod:`mlpckpt.finite`). No NumPy RuntimeWarning escapes.
     """
+    flagged = []  # NumPy's floating-point error reports, instead of warnings
+    with np.errstate(all="call", under="ignore", call=lambda kind, flag: flagged.append(kind)):
+        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer)
+    if flagged and on_layer is None:  # an overflow or invalid operation on the way
+        finite.check_grads(result.dW, result.db, weights, biases, X, Y)
+    return result
+
+
+def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer):
     n = len(weights)
     batch = X.shape[1]
     dtype = np.result_type(weights[0], X)
@@ -91,6 +108,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
             cur = nxt = None
         elif op == LOSS:
             value = losses.loss_and_dz(loss, output, acts[n], Y)
+            finite.check_loss(value, weights, biases, X, Y)  # before any backward step
             da = acts.pop(n)
         else:  # BACKWARD
             _, start, stop = action

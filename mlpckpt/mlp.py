@@ -5,7 +5,7 @@ import operator
 
 import numpy as np
 
-from . import backprop, io, train
+from . import backprop, finite, io, train
 from ._validate import check_bool, check_choice, check_dtype, check_finite, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
 from .inputs import Grads, check_batch, check_input, check_out, target_form
@@ -113,10 +113,18 @@ class MLP:
         Returns
         -------
         ndarray, shape (sizes[-1], batch)
+
+        Raises
+        ------
+        ValueError
+            The output holds NaN or inf: the message names the first weight
+            or bias block holding them, else says the computation overflowed.
         """
         X = check_input(X, self.sizes[0], self.dtype)
-        z = backprop.logits(self.weights, self.biases, self.activations, X)
-        return output_forward(self.output, z)
+        with np.errstate(all="ignore"):  # the output is checked instead
+            z = backprop.logits(self.weights, self.biases, self.activations, X)
+            out = output_forward(self.output, z)
+        return finite.check_output(out, self.weights, self.biases, X)
 
     def predict_proba(self, X):
         """Sigmoid or softmax outputs, shape ``(n_out, batch)``."""

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from . import finite
 from ._validate import check_bool, check_int, make_rng
 from .optim import apply_step, layer_update
 from .params import flatten, unflatten
@@ -42,12 +43,24 @@ def make_step(opt, gradient, weights, biases, fuse_update=False):
     callable
     """
     grads = grad_buffers(weights, biases, shared=fuse_update)
-    on_layer = layer_update(opt, weights, biases) if fuse_update else None
+    update = layer_update(opt, weights, biases)
+    n = len(weights)
+
+    # opt.start_step() runs just before the first block is written, so a step
+    # refused for a non-finite loss or gradient leaves the optimiser as it was.
+    def on_layer(k, dW_k, db_k):
+        finite.layer_grads(k, dW_k, db_k, weights, biases)  # before layer k is written
+        if k == n - 1:  # backward runs from the last layer down
+            opt.start_step()
+        update(k, dW_k, db_k)
 
     def step(Xb, Yb):
-        opt.start_step()
-        value = gradient(Xb, Yb, grads, on_layer)
-        if on_layer is None:
+        with np.errstate(all="ignore"):  # the gradients are checked instead
+            if fuse_update:
+                return gradient(Xb, Yb, grads, on_layer)
+            value = gradient(Xb, Yb, grads, None)
+            finite.check_grads(*grads, weights, biases)  # a finite loss, an overflowed gradient
+            opt.start_step()
             apply_step(opt, weights, biases, *grads)
         return value
 
@@ -143,9 +156,14 @@ def fit(step, X, Y, *, epochs=10, batch_size=32, shuffle=True, seed=0, callback=
     for epoch in range(epochs):
         order = rng.permutation(n_samples) if shuffle else None
         total = 0.0
-        for idx in batches(n_samples, batch_size, order):
+        for b, idx in enumerate(batches(n_samples, batch_size, order)):
             Xb = X[..., idx]
-            total += float(step(Xb, Y[..., idx])) * Xb.shape[-1]
+            try:
+                value = step(Xb, Y[..., idx])
+            except ValueError as e:  # the model is as after the last good step
+                n_batches = -(-n_samples // batch_size)
+                raise ValueError(f"epoch {epoch + 1}/{epochs}, batch {b + 1}/{n_batches}: {e}") from e
+            total += float(value) * Xb.shape[-1]
         history.append(total / n_samples)
         if progress:
             print(f"epoch {epoch + 1}/{epochs}  loss {history[-1]:.6g}", file=sys.stderr, flush=True)

@@ -1,0 +1,82 @@
+"""Non-finite values: which one, as a ``ValueError``.
+
+Model-free (arrays in, an exception out). The executor checks its loss
+scalar (:func:`check_loss`), :meth:`mlpckpt.MLP.forward` its output and the
+training step its gradients (:func:`check_grads`); these only run an array
+check where a cheap one failed, and then say what was non-finite: the first
+weight or bias block holding NaN or inf, else X or Y, else an overflow in
+the computation from finite values. None allocates an array-sized temporary
+unless it is about to raise.
+"""
+
+import numpy as np
+
+from ._validate import all_finite
+
+__all__ = ["cause", "check_loss", "check_output", "first_nonfinite", "check_grads", "layer_grads"]
+
+
+def _kind(arr):
+    # Error path only: the isnan temporary is fine here.
+    return "NaN" if np.isnan(arr).any() else "inf"
+
+
+def first_nonfinite(name, blocks):
+    """``"name[k] holds NaN"`` (or ``inf``) for the first non-finite block, else None."""
+    for k, x in enumerate(blocks):
+        if not all_finite(x):
+            return f"{name}[{k}] holds {_kind(x)}"
+    return None
+
+
+def cause(weights, biases, X=None, Y=None, where="the computation"):
+    """Why a value computed from these arrays is not finite (a phrase)."""
+    found = first_nonfinite("weights", weights) or first_nonfinite("biases", biases)
+    if found:
+        return found
+    for name, x in (("X", X), ("Y", Y)):
+        if x is not None and not all_finite(x):
+            return f"{name} holds {_kind(x)}"
+    return f"overflow in {where} (the weights, biases and inputs are finite)"
+
+
+def check_loss(value, weights, biases, X, Y):
+    """Refuse a non-finite loss scalar (the check is one ``np.isfinite``)."""
+    if not np.isfinite(value):
+        raise ValueError(f"loss is {value}: {cause(weights, biases, X, Y)}")
+    return value
+
+
+def check_output(out, weights, biases, X):
+    """Refuse a network output holding NaN or inf."""
+    if not all_finite(out):
+        raise ValueError(f"output holds {_kind(out)}: {cause(weights, biases, X)}")
+    return out
+
+
+def check_grads(dW, db, weights, biases, X=None, Y=None):
+    """Refuse gradients holding NaN or inf (one :func:`all_finite` per block)."""
+    for k in range(len(dW)):
+        if not (all_finite(dW[k]) and all_finite(db[k])):
+            _raise_grad(k, dW[k], db[k], weights, biases, X, Y)
+
+
+def layer_grads(k, dW_k, db_k, weights, biases):
+    """Refuse layer ``k``'s gradient before the fused update writes layer ``k``.
+
+    Backward runs from the last layer down, so layers ``k+1 .. n-1`` were
+    already updated by this step; the error names them.
+    """
+    if all_finite(dW_k) and all_finite(db_k):
+        return
+    n = len(weights)
+    done = ("no layer was updated yet" if k == n - 1
+            else f"layers {n - 1}..{k + 1} were already updated by this step and keep their update")
+    _raise_grad(k, dW_k, db_k, weights, biases, None, None,
+                f"; layers {k}..0 were not updated, {done}")
+
+
+def _raise_grad(k, dW_k, db_k, weights, biases, X, Y, tail=""):
+    name, x = (f"dW[{k}]", dW_k) if not all_finite(dW_k) else (f"db[{k}]", db_k)
+    why = cause(weights, biases, X, Y, where="the backward pass")
+    raise ValueError(f"gradient {name} holds {_kind(x)}: {why}{tail}")
