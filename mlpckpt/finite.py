@@ -1,7 +1,7 @@
 """Non-finite values: which one, as a ``ValueError``.
 
 Model-free (arrays in, an exception out). The executor checks its loss
-scalar (:func:`check_loss`), :meth:`mlpckpt.MLP.forward` its output and the
+scalar (:func:`check_loss`), :meth:`mlpckpt.MLP.forward` its logits and the
 training step its gradients (:func:`check_grads`); these only run an array
 check where a cheap one failed, and then say what was non-finite: the first
 weight or bias block holding NaN or inf, else X or Y, else an overflow in
@@ -13,7 +13,7 @@ import numpy as np
 
 from ._validate import all_finite
 
-__all__ = ["cause", "check_loss", "check_output", "first_nonfinite", "check_grads", "layer_grads"]
+__all__ = ["cause", "check_loss", "check_logits", "first_nonfinite", "check_grads", "layer_grads"]
 
 
 def _kind(arr):
@@ -47,15 +47,32 @@ def check_loss(value, weights, biases, X, Y):
     return value
 
 
-def check_output(out, weights, biases, X):
-    """Refuse a network output holding NaN or inf."""
-    if not all_finite(out):
-        raise ValueError(f"output holds {_kind(out)}: {cause(weights, biases, X)}")
-    return out
+def check_logits(z, weights, biases, X):
+    """Refuse logits (the last pre-activation) holding NaN or inf.
+
+    Checked before the output map: a sigmoid would squash an inf to 1, and
+    the loss of the same logits is not finite.
+    """
+    if not all_finite(z):
+        raise ValueError(f"logits hold {_kind(z)}: {cause(weights, biases, X)}")
+    return z
 
 
 def check_grads(dW, db, weights, biases, X=None, Y=None):
-    """Refuse gradients holding NaN or inf (one :func:`all_finite` per block)."""
+    """Refuse gradients holding NaN or inf.
+
+    One sum per block, added up: a NaN or inf in any block makes the total
+    non-finite; only then (or when the total overflowed) is each block
+    checked, to name it.
+    """
+    total = 0.0
+    with np.errstate(all="ignore"):
+        for x in dW:
+            total += x.sum()
+        for x in db:
+            total += x.sum()
+    if np.isfinite(total):
+        return
     for k in range(len(dW)):
         if not (all_finite(dW[k]) and all_finite(db[k])):
             _raise_grad(k, dW[k], db[k], weights, biases, X, Y)

@@ -117,14 +117,14 @@ class MLP:
         Raises
         ------
         ValueError
-            The output holds NaN or inf: the message names the first weight
+            The logits hold NaN or inf: the message names the first weight
             or bias block holding them, else says the computation overflowed.
         """
         X = check_input(X, self.sizes[0], self.dtype)
-        with np.errstate(all="ignore"):  # the output is checked instead
+        with np.errstate(all="ignore"):  # the logits are checked instead
             z = backprop.logits(self.weights, self.biases, self.activations, X)
-            out = output_forward(self.output, z)
-        return finite.check_output(out, self.weights, self.biases, X)
+        finite.check_logits(z, self.weights, self.biases, X)
+        return output_forward(self.output, z)
 
     def predict_proba(self, X):
         """Sigmoid or softmax outputs, shape ``(n_out, batch)``."""
