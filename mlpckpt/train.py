@@ -41,6 +41,11 @@ def make_step(opt, gradient, weights, biases, fuse_update=False):
     Returns
     -------
     callable
+        Raises ``ValueError`` (:mod:`mlpckpt.finite`) before writing a block
+        whose gradient holds NaN or inf: unfused, before any block (the
+        model and the optimiser are as before the step); fused, before
+        layer ``k``, naming the layers ``n-1 .. k+1`` this step already
+        updated. ``opt.start_step()`` runs just before the first write.
     """
     grads = grad_buffers(weights, biases, shared=fuse_update)
     update = layer_update(opt, weights, biases)
@@ -139,6 +144,12 @@ def fit(step, X, Y, *, epochs=10, batch_size=32, shuffle=True, seed=0, callback=
     -------
     list of float
         Per-epoch mean losses, weighted by batch size.
+
+    Raises
+    ------
+    ValueError
+        ``step`` raised one (a non-finite loss or gradient): the same
+        message after ``"epoch E/epochs, batch B/batches: "``, 1-based.
     """
     epochs = check_int("epochs", epochs, minimum=0)
     shuffle = check_bool("shuffle", shuffle)
