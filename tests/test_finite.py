@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mlpckpt as mc
 
@@ -203,3 +205,28 @@ def test_finite_values_bitwise_unchanged(strategy, loss, make_data):
     assert got_loss == ref_loss
     assert all(np.array_equal(a, b) for a, b in zip(ref.weights + ref.biases,
                                                     got.weights + got.biases))
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 5), min_size=2, max_size=6),
+       poison=st.lists(st.tuples(st.booleans(), st.integers(0, 10**6)), min_size=1, max_size=4),
+       dtype=st.sampled_from(["float64", "float32"]),
+       activation=st.sampled_from(["tanh", "relu", "sigmoid", "softplus", "leaky_relu"]),
+       strategy=st.sampled_from(STRATEGIES), batch=st.integers(1, 6), seed=st.integers(0, 99))
+def test_nan_anywhere_is_named_first_weights_then_biases(sizes, poison, dtype, activation,
+                                                         strategy, batch, seed, make_data):
+    net = mc.MLP(sizes, activation=activation, dtype=dtype, seed=seed)
+    n = net.n_layers
+    hit = {"weights": set(), "biases": set()}
+    for is_weight, pos in poison:
+        which = "weights" if is_weight else "biases"
+        k = pos % n
+        block = getattr(net, which)[k]
+        block.reshape(-1)[pos % block.size] = np.nan
+        hit[which].add(k)
+    name = (f"weights[{min(hit['weights'])}]" if hit["weights"] else f"biases[{min(hit['biases'])}]")
+    X, Y = make_data(sizes, batch, "mse", seed=seed, dtype=dtype)
+    with pytest.raises(ValueError, match=rf"^loss is nan: {re.escape(name)} holds NaN$"):
+        net.loss_and_grad(X, Y, strategy=strategy)
+    with pytest.raises(ValueError, match=rf"^logits hold NaN: {re.escape(name)} holds NaN$"):
+        net.forward(X)
