@@ -185,7 +185,10 @@ def _optimizer_arrays(opt, meta):
     if not isinstance(opt, (SGD, Adam)):
         raise ValueError(f"optimizer: expected an SGD or Adam (whose state is saved) or None, got {opt!r}")
     state = opt.state_dict()
-    type(opt).from_state(state, copy=False)  # the checks load applies
+    try:
+        type(opt).from_state(state, copy=False)  # the checks load applies
+    except ValueError as exc:
+        raise ValueError(f"optimizer: {exc}") from None
     blocks = {slot: {i: (a.shape, a.dtype) for i, a in per.items()} for slot, per in state["blocks"].items()}
     _check_slots(blocks, meta["sizes"], meta["dtype"], "optimizer")
     arrays = {"optimizer": np.array(state["name"])}
