@@ -113,13 +113,9 @@ def _block(name, value):
 def _meta(sizes, activations, output, init, dtype):
     # The configuration fields of a record, checked (save and load share it).
     sizes = check_sizes(sizes)
-    return {
-        "sizes": sizes,
-        "activations": check_activations(activations, len(sizes) - 2),
-        "output": check_output(output),
-        "init": check_choice("init", init, INITS),
-        "dtype": check_dtype(dtype).name,
-    }
+    return {"sizes": sizes, "activations": check_activations(activations, len(sizes) - 2),
+            "output": check_output(output), "init": check_choice("init", init, INITS),
+            "dtype": check_dtype(dtype).name}
 
 
 def _block_shape(i, sizes):
@@ -211,7 +207,7 @@ def _read(data, headers):
     record = _meta(sizes, _files.field(data, headers, "activations", "U", 1, "a list of names").tolist(),
                    *(_files.field(data, headers, key, "U", 0, "a string") for key in ("output", "init", "dtype")))
     sizes, dtype, n = record["sizes"], np.dtype(record["dtype"]), len(record["sizes"]) - 1
-    blocks = {f"{c}{i // 2}": _block_shape(i, sizes) for i in range(2 * n) for c in "Wb"[i % 2]}
+    blocks = {f"{'Wb'[i % 2]}{i // 2}": _block_shape(i, sizes) for i in range(2 * n)}
     for key, want in blocks.items():  # every declared shape and dtype, before any data is read
         if key not in headers:
             raise ValueError(f"path: missing field {key!r}")

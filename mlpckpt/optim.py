@@ -99,8 +99,8 @@ class SGD(Optimizer):
     def state_dict(self):
         """The state as plain data, arrays not copied: ``{"name": "sgd", "scalars":
         {"lr", "momentum", "nesterov"}, "blocks": {"buf": {i: momentum buffer}}}``."""
-        scalars = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov}
-        return {"name": "sgd", "scalars": scalars, "blocks": {"buf": dict(self.state)}}
+        return {"name": "sgd", "scalars": {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov},
+                "blocks": {"buf": dict(self.state)}}
 
     @classmethod
     def from_state(cls, state, copy=True):
