@@ -268,16 +268,23 @@ class MLP:
         return train.fit_lbfgs(loss_at, self.weights, self.biases, maxiter=maxiter, tol=tol)
 
     # -- persistence -------------------------------------------------------
-    def save(self, path):
-        """Write the model to ``path`` (.npz, atomically; see :mod:`mlpckpt.io`)."""
+    def save(self, path, optimizer=None):
+        """Write the model to ``path`` (.npz, atomically; see :mod:`mlpckpt.io`),
+        with the state of ``optimizer`` (an :class:`SGD` or :class:`Adam` that
+        trained it) when given, so that ``load(path, with_optimizer=True)``
+        resumes training exactly where it stopped."""
         io.save(path, dict(sizes=self.sizes, activations=self.activations, output=self.output,
                            init=self.init, dtype=self.dtype.name, weights=self.weights,
-                           biases=self.biases))
+                           biases=self.biases, optimizer=optimizer))
 
 
-def load(path):
+def load(path, with_optimizer=False):
     """The :class:`MLP` saved at ``path`` (see :func:`mlpckpt.io.load`: a
-    corrupt or inconsistent file raises ``ValueError`` starting "path:")."""
+    corrupt or inconsistent file raises ``ValueError`` starting "path:");
+    with ``with_optimizer=True`` the pair ``(net, optimizer)``, the optimiser
+    (SGD or Adam) restored from the file, or None if it holds none."""
+    with_optimizer = check_bool("with_optimizer", with_optimizer)
     rec = io.load(path)
-    return MLP.from_arrays(rec["weights"], rec["biases"], rec["activations"], rec["output"],
-                           rec["init"], rec["dtype"], copy=False)  # io.load's arrays are fresh
+    net = MLP.from_arrays(rec["weights"], rec["biases"], rec["activations"], rec["output"],
+                          rec["init"], rec["dtype"], copy=False)  # io.load's arrays are fresh
+    return (net, rec.get("optimizer")) if with_optimizer else net

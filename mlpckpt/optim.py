@@ -96,6 +96,22 @@ class SGD(Optimizer):
             np.multiply(buf, self.lr, out=tmp)
         param -= tmp
 
+    def state_dict(self):
+        """The state as plain data, arrays not copied: ``{"name": "sgd", "scalars":
+        {"lr", "momentum", "nesterov"}, "blocks": {"buf": {i: momentum buffer}}}``."""
+        return {"name": "sgd", "scalars": {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov},
+                "blocks": {"buf": dict(self.state)}}
+
+    @classmethod
+    def from_state(cls, state, copy=True):
+        """The SGD that :meth:`state_dict` describes (``copy=False``: it owns the arrays)."""
+        scalars, blocks = _unpack(state, "sgd", {"lr": float, "momentum": float, "nesterov": bool}, ("buf",))
+        opt = cls(**scalars)
+        if opt.momentum == 0.0 and blocks["buf"]:
+            raise ValueError("state: momentum buffers given with momentum 0, expected none")
+        opt.state = {i: np.array(a, copy=copy) for i, a in blocks["buf"].items()}
+        return opt
+
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), bias-corrected as ``torch.optim.Adam``.
@@ -148,6 +164,53 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr / corr1
         param -= tmp
+
+    def state_dict(self):
+        """The state as plain data, arrays not copied: ``{"name": "adam", "scalars":
+        {"lr", "beta1", "beta2", "eps", "t"}, "blocks": {"m": {i: m}, "v": {i: v}}}``."""
+        scalars = {"lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps, "t": self.t}
+        blocks = {"m": {i: mv[0] for i, mv in self.state.items()}, "v": {i: mv[1] for i, mv in self.state.items()}}
+        return {"name": "adam", "scalars": scalars, "blocks": blocks}
+
+    @classmethod
+    def from_state(cls, state, copy=True):
+        """The Adam that :meth:`state_dict` describes (``copy=False``: it owns the arrays)."""
+        spec = {"lr": float, "beta1": float, "beta2": float, "eps": float, "t": int}
+        s, blocks = _unpack(state, "adam", spec, ("m", "v"))
+        m, v = blocks["m"], blocks["v"]
+        opt = cls(lr=s["lr"], betas=(s["beta1"], s["beta2"]), eps=s["eps"])
+        bad = sorted(set(m) ^ set(v)) or [i for i in m if (m[i].shape, m[i].dtype) != (v[i].shape, v[i].dtype)
+                                          or not (v[i] >= 0).all()]
+        if bad or s["t"] < 0 or (m and s["t"] == 0):
+            raise ValueError(f"state: step count {s['t']}, moments of blocks {sorted(m)} (bad: {bad}); "
+                             "expected t >= 0 (>= 1 with moments), m and v of one shape and dtype, v >= 0")
+        opt.t = s["t"]
+        opt.state = {i: (np.array(m[i], copy=copy), np.array(v[i], copy=copy)) for i in m}
+        return opt
+
+
+def _unpack(state, name, spec, slots):
+    """An optimiser state's scalars (converted to the types of ``spec``) and
+    blocks ``{slot: {int >= 0: float ndarray}}``, checked."""
+    try:
+        ok = state["name"] == name and set(state["scalars"]) == set(spec) and set(state["blocks"]) <= set(slots)
+    except (TypeError, KeyError):
+        ok = False
+    if not ok:
+        raise ValueError(f"state: expected name {name!r}, scalars {sorted(spec)} and blocks "
+                         f"{list(slots)}, got {state!r:.200}")
+    kinds = {bool: (bool, np.bool_), int: numbers.Integral, float: numbers.Real}
+    for key, kind in spec.items():
+        value = state["scalars"][key]
+        if isinstance(value, (bool, np.bool_)) != (kind is bool) or not isinstance(value, kinds[kind]):
+            raise ValueError(f"state: scalar {key!r}: expected a {kind.__name__}, got {value!r}")
+    blocks = {slot: dict(state["blocks"].get(slot, {})) for slot in slots}
+    for slot, per in blocks.items():
+        for i, arr in per.items():
+            if not (isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 and isinstance(
+                    arr, np.ndarray) and arr.dtype in (np.float64, np.float32)):
+                raise ValueError(f"state: {slot} of block {i!r}: expected an int >= 0 and a float ndarray")
+    return {key: kind(state["scalars"][key]) for key, kind in spec.items()}, blocks
 
 
 def _scratch(store, like):
