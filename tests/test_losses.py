@@ -1,6 +1,7 @@
 """Losses against independent closed forms (PyTorch's definitions, mean
 reduction), their gradients against central differences, and stability."""
 
+import decimal
 import math
 
 import numpy as np
@@ -134,72 +135,62 @@ def test_float32_stays_float32(name, output, y, ref):
     assert abs(float(value) - ref(Z, y)) <= 1e-5 * abs(ref(Z, y))
 
 
-# -- relative accuracy against a 50-digit reference (issue 11, item 5) ---------
+# -- relative accuracy against a high-precision reference (issue 11, item 5) --
 
-mpmath = pytest.importorskip("mpmath")
+# decimal (the standard library) with 400 digits: ln(1 + exp(-700)) and the
+# label's dz mass p - 1 ~ -1e-304 at a gap of 700 need ~320 of them
+HP = decimal.Context(prec=400)
 EPS = np.finfo(np.float64).eps
-MP = mpmath.mp  # precision set per reference (workdps), never globally
 # log-spaced magnitudes up to 700, both signs, and 0
 GRID = np.concatenate([np.geomspace(1e-3, 700, 25), -np.geomspace(1e-3, 700, 25), [0.0]])
 BCE_TARGETS = [0.0, 1.0, 0.3, 0.75, 0.5, 1 - 2.0**-30, 2.0**-40]
 
 
-def _mp(x):
-    return MP.mpf(float(x))  # exact: every float64 is a binary fraction
+def _hp(x):
+    return decimal.Decimal(float(x))  # exact: every float64 is a binary fraction
 
 
-def _mp_softplus(x):
-    return MP.log1p(MP.exp(x)) if x < 0 else x + MP.log1p(MP.exp(-x))
+def _hp_softplus(x):
+    return (1 + x.exp()).ln() if x < 0 else x + (1 + (-x).exp()).ln()
 
 
-def mp_bce(z, y):
-    """Loss and dz of BCE-with-logits, mean over all elements, in 50 digits."""
-    with MP.workdps(50):
-        return _mp_bce(z, y)
+def hp_bce(z, y):
+    """Loss and dz of BCE-with-logits, mean over all elements, in 400 digits."""
+    with decimal.localcontext(HP):
+        n, loss, dz = z.size, decimal.Decimal(0), []
+        for a, b in zip(map(_hp, z.ravel()), map(_hp, y.ravel())):
+            loss += (1 - b) * _hp_softplus(a) + b * _hp_softplus(-a)
+            dz.append(((1 - b) / (1 + (-a).exp()) - b / (1 + a.exp())) / n)
+        return loss / n, np.array(dz, dtype=object).reshape(z.shape)
 
 
-def _mp_bce(z, y):
-    n = z.size
-    loss = MP.fsum((1 - _mp(b)) * _mp_softplus(_mp(a)) + _mp(b) * _mp_softplus(-_mp(a))
-                   for a, b in zip(z.ravel(), y.ravel()))
-    dz = [((1 - _mp(b)) / (1 + MP.exp(-_mp(a))) - _mp(b) / (1 + MP.exp(_mp(a)))) / n
-          for a, b in zip(z.ravel(), y.ravel())]
-    return loss / n, np.array(dz, dtype=object).reshape(z.shape)
-
-
-def mp_ce(z, y):
-    """Loss and dz of softmax cross-entropy (labels or probabilities), mean over columns.
-
-    With 400 digits: at a gap of 700 the label's dz is mass p - 1 ~ -1e-304,
-    which 50 digits would round to 0."""
-    with MP.workdps(400):
-        return _mp_ce(z, y)
-
-
-def _mp_ce(z, y):
+def hp_ce(z, y):
+    """Loss and dz of softmax cross-entropy (labels or probabilities), mean
+    over columns, in 400 digits."""
     n_out, batch = z.shape
     probs = np.eye(n_out)[:, y] if y.ndim == 1 else y
-    loss, dz = [], np.empty(z.shape, dtype=object)
-    for j in range(batch):
-        col = [_mp(v) for v in z[:, j]]
-        top = max(col)
-        lse = top + MP.log(MP.fsum(MP.exp(v - top) for v in col))
-        mass = MP.fsum(_mp(p) for p in probs[:, j])
-        loss.append(MP.fsum(_mp(p) * (lse - v) for p, v in zip(probs[:, j], col)))
-        for c in range(n_out):
-            dz[c, j] = (mass * MP.exp(col[c] - lse) - _mp(probs[c, j])) / batch
-    return MP.fsum(loss) / batch, dz
+    loss, dz = decimal.Decimal(0), np.empty(z.shape, dtype=object)
+    with decimal.localcontext(HP):
+        for j in range(batch):
+            col, p = [_hp(v) for v in z[:, j]], [_hp(v) for v in probs[:, j]]
+            top = max(col)
+            lse = top + sum((v - top).exp() for v in col).ln()
+            loss += sum(pc * (lse - v) for pc, v in zip(p, col))
+            for c in range(n_out):
+                dz[c, j] = (sum(p) * (col[c] - lse).exp() - p[c]) / batch
+        return loss / batch, dz
 
 
 def _rel_errors(value, dz, ref_value, ref_dz):
     """Relative error of the loss, and the worst over dz's entries (exact zeros skipped)."""
-    rel = float(abs((_mp(value) - ref_value) / ref_value)) if ref_value != 0 else float(value)
-    worst = 0.0
-    for got, want in zip(dz.ravel(), ref_dz.ravel()):
-        if want != 0:
-            worst = max(worst, float(abs((_mp(got) - want) / want)))
-        else:
-            assert got == 0
+    with decimal.localcontext(HP):
+        rel = float(abs((_hp(value) - ref_value) / ref_value)) if ref_value != 0 else float(value)
+        worst = 0.0
+        for got, want in zip(dz.ravel(), ref_dz.ravel()):
+            if want != 0:
+                worst = max(worst, float(abs((_hp(got) - want) / want)))
+            else:
+                assert got == 0
     return rel, worst
 
 
@@ -218,7 +209,7 @@ def test_bce_is_relatively_accurate_per_element(target):
     # sigma(40) - 1 = -4.2e-18, which max(z,0) - z y + log1p(.) and
     # sigma(z) - y round to 0 (relative error 1)
     for v in GRID:
-        _check("bce", "sigmoid", np.array([[v]]), np.array([[target]]), mp_bce)
+        _check("bce", "sigmoid", np.array([[v]]), np.array([[target]]), hp_bce)
 
 
 def test_bce_is_relatively_accurate_over_a_batch():
@@ -227,7 +218,7 @@ def test_bce_is_relatively_accurate_over_a_batch():
     for y in (np.where(z > 0, 1.0, 0.0),  # every prediction confident and correct
               rng.choice(BCE_TARGETS, size=z.shape),
               rng.random(z.shape)):
-        _check("bce", "sigmoid", z, y, mp_bce)
+        _check("bce", "sigmoid", z, y, hp_bce)
 
 
 def _confident_logits(rng, gaps, n_out=4, labels=None):
@@ -249,8 +240,8 @@ def test_cross_entropy_labels_is_relatively_accurate_at_confident_predictions(se
     rng = np.random.default_rng(seed)
     z, labels = _confident_logits(rng, CE_GAPS)
     for j in range(z.shape[1]):  # column by column, then the batch
-        _check("cross_entropy", "softmax", z[:, j:j + 1], labels[j:j + 1], mp_ce)
-    _check("cross_entropy", "softmax", z, labels, mp_ce)
+        _check("cross_entropy", "softmax", z[:, j:j + 1], labels[j:j + 1], hp_ce)
+    _check("cross_entropy", "softmax", z, labels, hp_ce)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -261,8 +252,8 @@ def test_cross_entropy_probabilities_is_relatively_accurate_at_confident_predict
     soft = onehot * (1 - 2.0**-20) + (1 - onehot) * (2.0**-20 / (z.shape[0] - 1))
     for y in (onehot, soft):
         for j in range(z.shape[1]):
-            _check("cross_entropy", "softmax", z[:, j:j + 1], y[:, j:j + 1], mp_ce)
-        _check("cross_entropy", "softmax", z, y, mp_ce)
+            _check("cross_entropy", "softmax", z[:, j:j + 1], y[:, j:j + 1], hp_ce)
+        _check("cross_entropy", "softmax", z, y, hp_ce)
 
 
 @settings(deadline=None, max_examples=60)
@@ -278,12 +269,13 @@ def test_bce_relative_accuracy_property(log_mag, negative, target):
     y = np.array([[target]])
     dz = z.copy()
     value = losses.loss_and_dz("bce", "sigmoid", dz, y)
-    ref_value, ref_dz = mp_bce(z, y)
-    assert abs(_mp(value) - ref_value) <= 1e-12 * ref_value
-    with MP.workdps(50):
-        a, b = 1 / (1 + MP.exp(-_mp(z[0, 0]))), 1 / (1 + MP.exp(_mp(z[0, 0])))
-        scale = (1 - _mp(target)) * a + _mp(target) * b
-        assert abs(_mp(dz[0, 0]) - ref_dz[0, 0]) <= 1e-12 * abs(ref_dz[0, 0]) + 4 * EPS * scale
+    ref_value, ref_dz = hp_bce(z, y)
+    with decimal.localcontext(HP):
+        assert abs(_hp(value) - ref_value) <= decimal.Decimal(1e-12) * ref_value
+        a = 1 / (1 + (-_hp(z[0, 0])).exp())
+        scale = (1 - _hp(target)) * a + _hp(target) * (1 - a)
+        bound = decimal.Decimal(1e-12) * abs(ref_dz[0, 0]) + decimal.Decimal(4 * EPS) * scale
+        assert abs(_hp(dz[0, 0]) - ref_dz[0, 0]) <= bound
 
 
 @settings(deadline=None, max_examples=40)
@@ -293,7 +285,7 @@ def test_cross_entropy_relative_accuracy_property(gap, n_out, seed, labels):
     rng = np.random.default_rng(seed)
     z, lab = _confident_logits(rng, np.array([gap]), n_out=n_out)
     y = lab if labels else np.eye(n_out)[:, lab]
-    _check("cross_entropy", "softmax", z, y, mp_ce)
+    _check("cross_entropy", "softmax", z, y, hp_ce)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
