@@ -24,7 +24,7 @@ under the complex-step check). Targets arrive validated and canonical
 import numpy as np
 
 from ._validate import check_choice
-from .activations import _sigmoid, _sigmoid_mul_derivative, output_forward
+from .activations import _sigmoid_complex, _sigmoid_mul_derivative, output_forward
 
 __all__ = ["LOSSES", "REQUIRED_OUTPUT", "output_for", "check_loss", "loss_and_dz", "loss_value"]
 
@@ -63,43 +63,79 @@ def _real_sign_abs(z):
 
 
 def _bce(output, z, y):
+    # eq. 15, per element without cancellation (y in [0, 1]):
+    #   loss = log1p(exp(-|z|)) + (H - y) z,   H = 1 where z >= 0 else 0,
+    #   dz   = (sigma(z) - H) + (H - y) = (1 - y) sigma(z) - y sigma(-z),
+    # every term of the loss >= 0; sigma(z) - H = -+sigma(-|z|) keeps its
+    # relative accuracy where sigma(z) rounds to 1 (sigma(40) - 1 = -4.2e-18).
     n = z.size
-    # eq. 15: max(z, 0) - z y + log(1 + exp(-|z|))
-    t = _real_sign_abs(z)
+    if np.iscomplexobj(z):  # complex step: branch on the real part only
+        pos = z.real >= 0
+        t = _real_sign_abs(z)
+        loss = (np.log1p(np.exp(-t)).sum() + _sum_of_products(pos - y, z)) / n
+        s = _sigmoid_complex(-t)
+        z[...] = (np.where(pos, -s, s) + (pos - y)) / n
+        return loss
+    t = np.heaviside(z, 1.0)  # the one temporary of the loss
+    t -= y
+    loss = _sum_of_products(t, z)  # sum of (H - y) z, terms >= 0
+    np.abs(z, out=t)
     np.negative(t, out=t)
     np.exp(t, out=t)
-    np.log1p(t, out=t)
-    loss = t.sum()
-    if np.iscomplexobj(z):
-        t = np.where(z.real > 0, z, 0)
-    else:
-        np.maximum(z, 0.0, out=t)
-    loss = (loss + t.sum() - _sum_of_products(z, y)) / n
-    del t
-    _sigmoid(z)  # dz = (sigmoid(z) - y) / n
+    np.log1p(t, out=t)  # t = L = log1p(exp(-|z|))
+    loss = (loss + t.sum()) / n
+    np.negative(t, out=t)  # sigma(-|z|) = 1 - 1 / (1 + e) = -expm1(-L)
+    np.expm1(t, out=t)
+    np.copysign(t, z, out=t)  # t = -(sigma(z) - H), H from z's sign bit
+    np.copysign(1.0, z, out=z)  # z = +-1, then H = (1 +- 1) / 2 exactly
+    z *= 0.5
+    z += 0.5
     z -= y
-    z *= 1.0 / n
+    z -= t
+    z /= n
     return loss
 
 
 def _cross_entropy(output, z, y):
+    # eq. 16, shifted by each column's entry of largest real part (an exact
+    # identity): that entry's exp is exactly 1, so log(sum) = log1p(rest) with
+    # rest the sum over the other entries, which keeps its relative accuracy
+    # at confident predictions; where that entry is the label its dz is
+    # -rest / (1 + rest), formed without the cancellation of p - 1.
     batch = z.shape[1]
-    # eq. 16, shifted by the column maximum of the real part (exact identity)
-    z -= z.real.max(axis=0, keepdims=True)
+    cols = np.arange(batch)
+    top = z.real.argmax(axis=0)
+    z -= z[top, cols]  # the top entries are now exactly 0
     e = np.exp(z)  # the one temporary of the loss
-    s = e.sum(axis=0)
-    log_s = np.log(s)
+    e[top, cols] = 0.0
+    rest = e.sum(axis=0)
     if y.ndim == 1:  # integer labels
-        cols = np.arange(batch)
-        loss = (log_s.sum() - z[y, cols].sum()) / batch
-        np.divide(e, s, out=z)
-        z[y, cols] -= 1.0
-    else:  # class probabilities (one-hot included)
-        mass = y.sum(axis=0)
-        loss = (np.dot(log_s, mass) - _sum_of_products(z, y)) / batch
-        np.divide(e, s, out=z)
-        z *= mass
+        loss = np.log1p(rest).sum()
+        loss = (loss - z[y, cols].sum()) / batch  # terms >= 0: z <= 0 after the shift
+        total = rest + 1.0
+        miss = y != top
+        np.negative(rest, out=rest)
+        np.copyto(rest, 1.0, where=miss)  # the top entry's numerator: 1, or -rest at the label
+        e[top, cols] = rest
+        np.divide(e, total, out=z)
+        del e, rest, total
+        z[y, cols] -= miss  # p_y - 1 where p_y <= 1/2 (the label is not the top entry)
+    else:  # class probabilities (one-hot included): dz = mass p - y
+        loss = np.dot(np.log1p(rest), y.sum(axis=0))
+        loss = (loss - _sum_of_products(z, y)) / batch
+        total = rest + 1.0
+        np.divide(e, total, out=z)
+        np.copyto(e, y)  # e is scratch from here on
+        e[top, cols] = 0.0
+        fix = e.sum(axis=0)  # the target mass off the top entry, summed without cancellation
+        del e
+        rest *= y[top, cols]
+        fix -= rest
+        fix /= total  # at the top entry: mass / S - y_top = (others - y_top rest) / S
+        del rest, total
+        z *= y.sum(axis=0)
         z -= y
+        z[top, cols] = fix
     z /= batch
     return loss
 

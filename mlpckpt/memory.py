@@ -80,10 +80,11 @@ def loss_transient(loss, output, n_out, batch, itemsize, targets):
         return 2048
     full = n_out * batch * itemsize + ARRAY_OVERHEAD
     fvec = batch * itemsize + ARRAY_OVERHEAD  # a (batch,) vector of the dtype
+    index = 2 * (batch * 8 + ARRAY_OVERHEAD)  # int64 columns and each column's top entry
     if loss == "cross_entropy" and targets == "labels":
-        vectors = 3 * fvec + batch * 8 + ARRAY_OVERHEAD  # sums, logs, picked; int64 columns
+        vectors = index + 2 * fvec + batch + ARRAY_OVERHEAD  # sums, totals; the label mask
     elif loss == "cross_entropy":
-        vectors = 3 * fvec  # sums, logs, label mass
+        vectors = index + 3 * fvec  # sums, totals, the target mass off the top entry
     elif output == "softmax":  # mse through the softmax Jacobian
         vectors = fvec
     else:  # bce, or mse through a sigmoid: elementwise only

@@ -62,7 +62,8 @@ def _as_blocks(params):
     for i, p in enumerate(items):
         arr = _validate.as_real_array(f"params[{i}]", p)
         narrow = narrow or (arr.dtype.kind == "f" and arr.dtype.itemsize < 8)
-        blocks.append(_validate.check_finite(f"params[{i}]", np.array(arr, dtype=np.float64)))
+        arr = np.array(arr, dtype=np.float64, order="C")  # C order whatever the layout in
+        blocks.append(_validate.check_finite(f"params[{i}]", arr))
     if sum(b.size for b in blocks) == 0:
         raise ValueError("params: expected at least one entry to check, got only empty arrays")
     return blocks, single, narrow
@@ -139,7 +140,7 @@ def check_gradients(fun, grad, params, method="central", eps=None, rtol=DEFAULT_
     fun : callable
         ``fun(params) -> scalar``. Called with float64 arrays in the structure
         of ``params`` (complex128 for ``method="complex"``); the arrays are
-        the checker's own copies, perturbed in place between calls, so
+        the checker's own C-ordered copies, perturbed in place between calls, so
         ``fun`` must not modify them or keep references to them.
     grad : callable
         ``grad(params) -> list of arrays`` with the shapes of ``params`` (one
@@ -240,10 +241,11 @@ def _choose_entries(blocks, max_entries, rng):
 
 def _elementwise(call, blocks, g, subsets, complex_step, eps, floor, names):
     """Central differences (eq. G3) or complex step (eq. G5), entry by entry."""
-    xs = [b.astype(np.complex128) if complex_step else b.copy() for b in blocks]
+    # C order, so that reshape(-1) below is a view of the arrays fun sees
+    xs = [np.array(b, dtype=np.complex128 if complex_step else None, order="C") for b in blocks]
     rows, ghat_abs, saw_imag = [], [], False
     for bi, (x, idx) in enumerate(zip(xs, subsets)):
-        flat, base = x.reshape(-1), blocks[bi].reshape(-1)  # views: fresh contiguous copies
+        flat, base = x.reshape(-1), blocks[bi].reshape(-1)  # views of C-ordered copies
         est = np.empty(len(idx))
         for j, i in enumerate(idx):
             xi = base[i]

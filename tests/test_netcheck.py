@@ -83,6 +83,19 @@ def test_clean_mixed_activations_and_rows():
     assert all(row.passed for row in r.rows)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_orthogonal_init_nets_pass_every_method(seed):
+    # where a layer narrows, init="orthogonal" gave Fortran-ordered weights and
+    # the complex step perturbed a copy of them (issue 11, item 3): 0 derivative
+    rng = np.random.default_rng(seed)
+    net = mc.MLP([6, 8, 3, 5, 2], activation="tanh", init="orthogonal", seed=seed)
+    X, Y = rng.standard_normal((6, BATCH)), rng.standard_normal((2, BATCH))
+    for method in METHODS:
+        r = mc.gradcheck(net, X, Y, method=method, seed=seed)
+        assert r.passed, f"{method}\n{r}"
+        assert r.max_rel_error < (1e-12 if method == "complex" else 1e-7), str(r)
+
+
 # -- the net is only read ------------------------------------------------------
 
 

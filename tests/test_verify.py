@@ -169,6 +169,65 @@ def test_clean_smooth_functions_pass_at_any_scale(seed, log_scale, n):
         assert r.passed, str(r)
 
 
+def _layout(a, layout):
+    """``a``'s values in the memory layout named (issue 11, item 3)."""
+    if layout == "C":
+        return np.ascontiguousarray(a)
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "transposed":  # the transpose of a C array: F-ordered strides
+        return np.ascontiguousarray(a.T).T
+    if layout == "reversed":  # negative strides
+        return np.ascontiguousarray(a[::-1, ::-1])[::-1, ::-1]
+    big = np.full((2 * a.shape[0], 2 * a.shape[1]), np.nan)  # strided: a [::2] view
+    big[::2, ::2] = a
+    return big[::2, ::2]
+
+
+LAYOUTS = ("C", "F", "strided", "transposed", "reversed")
+
+
+def _row_values(r):
+    return [(row.max_abs_error, row.max_rel_error, row.worst_index, row.analytic, row.numeric,
+             row.passed) for row in r.rows]
+
+
+@settings(deadline=None, max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 5), k=st.integers(1, 5),
+       n=st.integers(1, 5), subset=st.booleans())
+def test_every_method_sees_every_layout_as_the_c_ordered_case(seed, m, k, n, subset):
+    # the checker perturbs the arrays fun sees whatever the layout of the
+    # params: a Fortran, strided or transposed block used to be perturbed
+    # through a copy, so the complex step saw a zero derivative
+    rng = np.random.default_rng(seed)
+    A, B = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    fun = lambda p: np.sum(np.sin(p[0]) @ p[1])
+
+    def grad(p):
+        G = np.ones((p[0].shape[0], p[1].shape[1]))
+        return [np.cos(p[0]) * (G @ p[1].T), np.sin(p[0]).T @ G]
+
+    extra = {"max_entries": max(1, (m * k + k * n) // 2)} if subset else {}
+    for method in METHODS:
+        kw = {} if method == "directional" else extra
+        ref = mc.check_gradients(fun, grad, [A, B], method=method, seed=seed, **kw)
+        assert ref.passed, str(ref)
+        for la, lb in [(la, lb) for la in LAYOUTS for lb in LAYOUTS]:
+            params = [_layout(A, la), _layout(B, lb)]
+            r = mc.check_gradients(fun, grad, params, method=method, seed=seed, **kw)
+            assert r.passed, (method, la, lb, str(r))
+            assert _row_values(r) == _row_values(ref), (method, la, lb)
+            assert np.array_equal(params[0], A) and np.array_equal(params[1], B)
+
+
+def test_fortran_single_array_complex_step():
+    x = np.asfortranarray(np.random.default_rng(3).standard_normal((4, 3)))
+    for method in METHODS:
+        r = mc.check_gradients(lambda p: np.sum(np.sin(p) ** 2), lambda p: np.sin(2 * p), x,
+                               method=method)
+        assert r.passed, (method, str(r))
+
+
 # -- directional ---------------------------------------------------------------
 
 
