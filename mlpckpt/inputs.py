@@ -1,7 +1,8 @@
 """A batch for a net: ``X``, ``Y`` and ``out=`` buffers validated, and
 ``X`` and ``Y`` canonicalised, once per call.
 
-``X`` becomes an array of the net's dtype and shape ``(n_in, batch)``;
+``X`` becomes a C-contiguous array of the net's dtype and shape
+``(n_in, batch)`` (so that no result depends on the caller's layout);
 ``Y`` the canonical target form of :mod:`mlpckpt.losses`
 (a C-contiguous ``(n_out, batch)`` array of the net's dtype, or int64
 labels ``(batch,)`` for cross-entropy).
@@ -15,9 +16,8 @@ import numpy as np
 from ._validate import as_real_array, check_finite
 from .losses import check_loss
 
-__all__ = [
-    "Grads", "check_batch", "check_input", "check_targets", "check_out", "check_params", "target_form",
-]
+__all__ = ["Grads", "check_batch", "check_input", "check_targets", "check_out", "check_params",
+           "target_form"]
 
 
 @dataclass
@@ -47,7 +47,7 @@ def check_batch(net, X, Y, loss):
 
 
 def check_input(X, n_in, dtype):
-    """``X`` as an array of ``dtype`` and shape ``(n_in, batch)``."""
+    """``X`` as a C-contiguous array of ``dtype`` and shape ``(n_in, batch)``."""
     X = as_real_array("X", X)
     if X.ndim != 2 or X.shape[0] != n_in or X.shape[1] < 1:
         hint = ""
@@ -204,9 +204,9 @@ def _root(a):
 
 def _any_next(bad, left, right):
     # Whether bad(left[i], right[i + 1]) for some i, in small chunks.
-    m = len(left)
-    return any(bad(left[i : min(i + _CHUNK, m - 1)], right[i + 1 : min(i + _CHUNK, m - 1) + 1]).any()
-               for i in range(0, m - 1, _CHUNK))
+    last = len(left) - 1
+    return any(bad(left[i : min(i + _CHUNK, last)], right[i + 1 : min(i + _CHUNK, last) + 1]).any()
+               for i in range(0, last, _CHUNK))
 
 
 def _check_disjoint(out, dW, db, weights, biases, X, Y):
@@ -232,10 +232,10 @@ def _check_disjoint(out, dW, db, weights, biases, X, Y):
         keys.sort()
         exact = _any_next(lambda l, r: ((l >> 1) == (r >> 1)) & ((l | r) & 1 == 1), keys, keys)
     if exact:
-        _check_scratch(keys, dW, db, weights, biases, batch)
+        _check_ranges(keys, dW, db, weights, biases, batch)
 
 
-def _check_scratch(keys, dW, db, weights, biases, batch):
+def _check_ranges(keys, dW, db, weights, biases, batch):
     # Exact: byte ranges, exact for C-contiguous buffers. Non-empty ranges are
     # disjoint iff the i-th smallest end is <= the (i+1)-th smallest start,
     # and then sorting pairs each start with its end.
@@ -248,6 +248,7 @@ def _check_scratch(keys, dW, db, weights, biases, batch):
     ends.sort()
     if _any_next(np.greater, ends, starts):
         _overlap_error(_out_names(dW, db))
+        raise ValueError("out: buffers share memory")  # not reached: the scan names two
     # Each of the net's arrays against the one buffer starting below its end.
     for a in chain(weights, biases, batch):
         lo, hi = _extent(a)
