@@ -8,7 +8,7 @@ import numpy as np
 from . import backprop, finite, io, train
 from ._validate import check_bool, check_choice, check_dtype, check_finite, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
-from .inputs import Grads, check_batch, check_input, check_out, target_form
+from .inputs import Grads, check_batch, check_input, check_out, check_params, target_form
 from .optim import make_optimizer
 from .params import INITS, init_params
 from .plan import Call, check_strategy, compile_actions
@@ -120,6 +120,7 @@ class MLP:
             The logits hold NaN or inf: the message names the first weight
             or bias block holding them, else says the computation overflowed.
         """
+        check_params(self.weights, self.biases, self.sizes, self.dtype)
         X = check_input(X, self.sizes[0], self.dtype)
         with np.errstate(all="ignore"):  # the logits are checked instead
             z = backprop.logits(self.weights, self.biases, self.activations, X)
@@ -157,6 +158,7 @@ class MLP:
     def _run(self, X, Y, loss, strategy, grads, on_layer, params=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
         # params=(weights, biases) runs on other arrays of the net's shapes.
+        check_params(self.weights, self.biases, self.sizes, self.dtype)  # set by the user?
         call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y))
         actions = compile_actions(check_strategy(strategy), call)
         weights, biases = params if params is not None else (self.weights, self.biases)
@@ -185,14 +187,21 @@ class MLP:
         loss : float
         grads : Grads
         """
+        if out is not None:  # (else _run checks them)
+            check_params(self.weights, self.biases, self.sizes, self.dtype)
         X, Y = check_batch(self, X, Y, loss)
-        bufs = None if out is None else check_out(out, self.weights, self.biases)
+        bufs = None if out is None else check_out(out, self.weights, self.biases, X, Y)
         value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None)
         return float(value), (out if out is not None else Grads(dW, db))
 
     def zeros_like_grads(self):
-        """A :class:`Grads` of zeros, for ``loss_and_grad(..., out=)``."""
-        return Grads([np.zeros_like(W) for W in self.weights], [np.zeros_like(b) for b in self.biases])
+        """A :class:`Grads` of C-contiguous zeros, for ``loss_and_grad(..., out=)``
+        (with the scratch of its overlap check, so that calls allocate none)."""
+        rows, cols = self.sizes[1:], self.sizes[:-1]
+        g = Grads([np.zeros((r, c), self.dtype) for r, c in zip(rows, cols)],
+                  [np.zeros((r, 1), self.dtype) for r in rows])
+        g._scratch = np.empty(4 * len(rows) + 2, dtype=np.intp)  # buffers, params, X, Y
+        return g
 
     # -- training ----------------------------------------------------------
     def fit(self, X, Y, loss="mse", *, optimizer="sgd", lr=None, strategy=None,

@@ -34,8 +34,8 @@ def _orthogonal(rng, fan_out, fan_in, dtype, gain=1.0):
     q, r = np.linalg.qr(flat)
     q *= np.sign(np.diag(r))
     if rows < cols:
-        q = q.T
-    return (gain * q).astype(dtype)
+        q = q.T  # a Fortran-ordered view: weights are C-contiguous (layout-free results)
+    return np.ascontiguousarray(gain * q, dtype=dtype)
 
 
 INITS = {"xavier": _xavier, "he": _he, "normal": _normal, "orthogonal": _orthogonal}
@@ -54,7 +54,7 @@ def init_params(sizes, init, dtype, rng):
 
     Returns
     -------
-    weights : list of ndarray, shapes (sizes[k+1], sizes[k])
+    weights : list of ndarray, shapes (sizes[k+1], sizes[k]), C-contiguous
     biases : list of ndarray, shapes (sizes[k+1], 1)
     """
     make = INITS[init]

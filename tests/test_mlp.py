@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mlpckpt as mc
 
@@ -290,3 +292,207 @@ def test_out_valid_is_written_in_place(net, data):
     assert g2 is g and [id(a) for a in g.weights + g.biases] == ids
     assert loss == ref_loss
     assert all(np.array_equal(a, b) for a, b in zip(g.weights + g.biases, ref.weights + ref.biases))
+
+
+# -- out= buffers that alias (issue 11, item 1) ---------------------------------
+# A [3, 3, 3, 3] net with a batch of 3: X, Y and every weight have shape (3, 3),
+# so any of them fits an out= weight slot.
+
+
+def _alias_setup():
+    net = mc.MLP([3, 3, 3, 3], seed=0)
+    rng = np.random.default_rng(11)
+    X, Y = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    return net, X, Y, net.zeros_like_grads()
+
+
+def _overlap_pair(shape_a, shape_b, offset):
+    # Two C-contiguous views of one vector, the second starting `offset` in.
+    flat = np.zeros(int(np.prod(shape_a)) + int(np.prod(shape_b)))
+    a, b = int(np.prod(shape_a)), int(np.prod(shape_b))
+    return flat[:a].reshape(shape_a), flat[offset : offset + b].reshape(shape_b)
+
+
+def _aliasing_case(case):
+    """(net, X, Y, out) where one out buffer shares memory with something."""
+    net, X, Y, g = _alias_setup()
+    if case == "weight":
+        g.weights[1] = net.weights[0]
+    elif case == "same weight":
+        g.weights[2] = net.weights[2]
+    elif case == "bias":
+        g.biases[0] = net.biases[2]
+    elif case == "X":
+        g.weights[1] = X
+    elif case == "Y":
+        g.weights[0] = Y
+    elif case == "labels":
+        net = mc.MLP([3, 3, 3, 3], output="softmax", seed=0)
+        g, Y = net.zeros_like_grads(), np.array([0, 2, 1, 1, 0, 2])
+        X = np.ones((3, 6))
+        g.biases[1] = Y.view(np.float64)[:3].reshape(3, 1)
+    elif case == "buffer twice":
+        g.weights[2] = g.weights[0]
+    elif case == "bias twice":
+        g.biases[1] = g.biases[0]
+    elif case == "every weight one buffer":
+        g = mc.Grads([g.weights[0]] * 3, g.biases)
+    elif case == "overlapping buffers":
+        g.weights[0], g.weights[1] = _overlap_pair((3, 3), (3, 3), 4)
+    elif case == "bias inside weight buffer":
+        g.weights[1], g.biases[2] = _overlap_pair((3, 3), (3, 1), 6)
+    elif case == "view of a weight":
+        net.weights[0], g.weights[2] = _overlap_pair((3, 3), (3, 3), 8)
+        net.weights[0][...] = 0.5
+    elif case == "view of a bias":
+        g.weights[1], net.biases[0] = _overlap_pair((3, 3), (3, 1), 7)
+    elif case == "view of X":
+        X, g.weights[0] = _overlap_pair((3, 3), (3, 3), 1)
+        X[...] = 1.0
+    elif case == "view of Y":
+        g.biases[2], Y = _overlap_pair((3, 1), (3, 3), 2)
+    elif case == "frombuffer views":  # not plain owning arrays: the exact test
+        buf = bytearray(8 * 18)
+        flat = np.frombuffer(buf, dtype=np.float64)
+        g.weights[0], g.weights[1] = flat[:9].reshape(3, 3), flat[8:17].reshape(3, 3)
+    else:
+        raise AssertionError(case)
+    return net, X, Y, g
+
+
+ALIAS_CASES = ["weight", "same weight", "bias", "X", "Y", "labels", "buffer twice", "bias twice",
+               "every weight one buffer", "overlapping buffers", "bias inside weight buffer",
+               "view of a weight", "view of a bias", "view of X", "view of Y", "frombuffer views"]
+
+
+@pytest.mark.parametrize("case", ALIAS_CASES)
+@pytest.mark.parametrize("strategy", [None, mc.Sqrt(), mc.Revolve(0)])
+def test_out_aliasing_is_refused_before_anything_is_written(case, strategy):
+    net, X, Y, g = _aliasing_case(case)
+    loss = "cross_entropy" if case == "labels" else "mse"
+    arrays = net.weights + net.biases + [X, Y] + g.weights + g.biases
+    before = [a.copy() for a in arrays]
+    with pytest.raises(ValueError, match=r"^out\.(weights|biases)\[\d\]: shares memory with "
+                                         r"(out\.)?(weights|biases|X|Y)"):
+        net.loss_and_grad(X, Y, loss, strategy=strategy, out=g)
+    assert all(np.array_equal(a, b) for a, b in zip(before, arrays))
+
+
+def test_out_aliasing_names_both_arrays():
+    net, X, Y, g = _aliasing_case("weight")
+    with pytest.raises(ValueError, match=r"^out\.weights\[1\]: shares memory with weights\[0\]"):
+        net.loss_and_grad(X, Y, out=g)
+    net, X, Y, g = _aliasing_case("buffer twice")
+    with pytest.raises(ValueError, match=r"^out\.weights\[2\]: shares memory with out\.weights"):
+        net.loss_and_grad(X, Y, out=g)
+    net, X, Y, g = _aliasing_case("Y")
+    with pytest.raises(ValueError, match=r"^out\.weights\[0\]: shares memory with Y"):
+        net.loss_and_grad(X, Y, out=g)
+
+
+def test_out_the_nets_own_arrays_refused(net, data):
+    X, labels = data
+    weights = [w.copy() for w in net.weights]
+    with pytest.raises(ValueError, match=r"^out\.weights\[0\]: shares memory with weights\[0\]"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=mc.Grads(net.weights, net.biases))
+    assert all(np.array_equal(a, b) for a, b in zip(weights, net.weights))
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 5, 40])
+def test_out_disjoint_views_of_one_vector_are_accepted(n_layers):
+    # Views that touch but do not overlap (the flatten layout, or a frombuffer
+    # vector): no false alarm, and the gradients of the plain call.
+    sizes = [3] + [4] * (n_layers - 1) + [2]
+    net = mc.MLP(sizes, seed=1)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, 5)), rng.standard_normal((2, 5))
+    ref_loss, ref = net.loss_and_grad(X, Y)
+    P = mc.params.n_params(sizes)
+    for flat in (np.zeros(P), np.frombuffer(bytearray(8 * P), dtype=np.float64)):
+        out = mc.Grads(*mc.params.unflatten(flat, sizes))
+        loss, g = net.loss_and_grad(X, Y, out=out)
+        assert loss == ref_loss and g is out
+        assert all(np.array_equal(a, b)
+                   for a, b in zip(g.weights + g.biases, ref.weights + ref.biases))
+        assert np.array_equal(flat, mc.params.flatten(ref.weights, ref.biases))
+
+
+def test_out_read_only_and_fortran_buffers_refused(net, data):
+    X, labels = data
+    g = net.zeros_like_grads()
+    g.weights[1].flags.writeable = False
+    with pytest.raises(ValueError, match=r"^out\.weights\[1\]: expected a writable array"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+    assert not g.weights[0].any()  # nothing written
+    g = net.zeros_like_grads()
+    g.biases[0] = np.broadcast_to(np.zeros((1, 1)), (4, 1))
+    with pytest.raises(ValueError, match=r"^out\.biases\[0\]: expected a writable array"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+    g = net.zeros_like_grads()
+    g.weights[0] = np.asfortranarray(g.weights[0])
+    with pytest.raises(ValueError, match=r"^out\.weights\[0\]: expected a C-contiguous array, "
+                                         r"got a Fortran-ordered float64 array of shape \(4, 3\)"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+    g = net.zeros_like_grads()
+    g.biases[1] = np.zeros((2, 2))[:, :1]
+    with pytest.raises(ValueError, match=r"^out\.biases\[1\]: expected a C-contiguous array"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+
+@pytest.mark.parametrize("field", ["weights", "biases"])
+@pytest.mark.parametrize("bad", [None, 3, np.zeros((4, 3))])
+def test_out_fields_must_be_lists(net, data, field, bad):
+    X, labels = data
+    g = net.zeros_like_grads()
+    setattr(g, field, bad)
+    with pytest.raises(ValueError, match=rf"^out\.{field}: expected a list of 2 arrays, got"):
+        net.loss_and_grad(X, labels, "cross_entropy", out=g)
+
+
+@st.composite
+def _pooled_call(draw):
+    """A net, X, Y and out= buffers, each either an array of its own or a
+    C-contiguous view at a drawn offset of one shared vector."""
+    depth = draw(st.integers(1, 6))
+    sizes = draw(st.lists(st.integers(1, 4), min_size=depth + 1, max_size=depth + 1))
+    batch = draw(st.integers(1, 3))
+    shapes = ([(sizes[k + 1], sizes[k]) for k in range(depth)] + [(s, 1) for s in sizes[1:]]
+              + [(sizes[0], batch), (sizes[-1], batch)])  # weights, biases, X, Y
+    pool = np.zeros(draw(st.integers(1, 3)) * sum(int(np.prod(s)) for s in shapes))
+
+    def place(shape, own_p):
+        size = int(np.prod(shape))
+        if draw(st.floats(0, 1)) < own_p:
+            return np.zeros(shape)
+        off = draw(st.integers(0, len(pool) - size))
+        return pool[off : off + size].reshape(shape)
+
+    params = [place(s, 0.5) for s in shapes]
+    outs = [place(s, 0.6) for s in shapes[: 2 * depth]]
+    return sizes, params, outs
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_pooled_call())
+def test_out_refused_exactly_when_a_buffer_shares_memory(case):
+    sizes, params, outs = case
+    depth = len(sizes) - 1
+    rng = np.random.default_rng(0)
+    for a in params:
+        a[...] = rng.uniform(-1, 1, a.shape)  # overlapping views agree
+    net = mc.MLP(sizes, seed=0)
+    net.weights, net.biases = params[:depth], params[depth : 2 * depth]
+    X, Y = params[-2:]
+    aliased = any(np.shares_memory(o, a) for i, o in enumerate(outs)
+                  for a in params + outs[:i])
+    ref = mc.MLP.from_arrays(net.weights, net.biases).loss_and_grad(X.copy(), Y.copy())
+    before = [a.copy() for a in params + outs]
+    g = mc.Grads(outs[:depth], outs[depth:])
+    if aliased:
+        with pytest.raises(ValueError, match=r"^out\.(weights|biases)\[\d\]: shares memory with"):
+            net.loss_and_grad(X, Y, out=g)
+        assert all(np.array_equal(a, b) for a, b in zip(before, params + outs))
+    else:
+        loss, got = net.loss_and_grad(X, Y, out=g)
+        assert loss == ref[0] and all(np.array_equal(a, b) for a, b in
+                                      zip(got.weights + got.biases, ref[1].weights + ref[1].biases))

@@ -119,11 +119,15 @@ def test_gradcheck_uses_the_given_strategy(monkeypatch):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_grad_is_loss_and_grad_on_float64_copies(dtype, strategy):
     # grad(params) is bitwise what loss_and_grad gives with float64 copies of
-    # the parameters in the net (what gradcheck did when it swapped them in)
+    # the parameters and X in the net's dtype (what gradcheck did when it
+    # swapped them in; a net refuses weights of another dtype now, so the
+    # reference is a float64 net fed X rounded to the dtype: NumPy's mixed
+    # matmul casts X to float64 exactly so)
     net, X, Y = make_problem("sigmoid", "softmax", "cross_entropy", "labels", dtype=dtype)
     fun, grad, params, names = netcheck.loss_functions(net, X, Y, "cross_entropy", strategy)
-    ref = mc.MLP(SIZES, activation="sigmoid", output="softmax", dtype=dtype)
+    ref = mc.MLP(SIZES, activation="sigmoid", output="softmax", dtype="float64")
     ref.weights, ref.biases = list(params[0::2]), list(params[1::2])
+    X = X.astype(dtype).astype(np.float64)
     value, grads = ref.loss_and_grad(X, Y, loss="cross_entropy", strategy=strategy)
     got = grad([p.copy() for p in params])
     want = [x for pair in zip(grads.weights, grads.biases) for x in pair]
