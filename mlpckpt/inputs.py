@@ -38,9 +38,11 @@ class Grads:
 
 
 def check_batch(net, X, Y, loss):
-    """``(X, Y)`` for a ``loss`` of ``net`` (anything with ``sizes``,
-    ``output`` and ``dtype``): the loss checked against the output, then
+    """``(X, Y)`` for a ``loss`` of ``net`` (anything with ``weights``,
+    ``biases``, ``sizes``, ``output`` and ``dtype``): the net's parameters
+    (:func:`check_params`) and the loss against the output checked, then
     :func:`check_input` and :func:`check_targets`."""
+    check_params(net.weights, net.biases, net.sizes, net.dtype)
     check_loss(loss, net.output)
     X = check_input(X, net.sizes[0], net.dtype)
     return X, check_targets(Y, loss, net.sizes[-1], X.shape[1], net.dtype)

@@ -158,7 +158,7 @@ class MLP:
     def _run(self, X, Y, loss, strategy, grads, on_layer, params=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
         # params=(weights, biases) runs on other arrays of the net's shapes.
-        check_params(self.weights, self.biases, self.sizes, self.dtype)  # set by the user?
+        check_params(self.weights, self.biases, self.sizes, self.dtype)  # a callback may set them
         call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y))
         actions = compile_actions(check_strategy(strategy), call)
         weights, biases = params if params is not None else (self.weights, self.biases)
@@ -187,8 +187,6 @@ class MLP:
         loss : float
         grads : Grads
         """
-        if out is not None:  # (else _run checks them)
-            check_params(self.weights, self.biases, self.sizes, self.dtype)
         X, Y = check_batch(self, X, Y, loss)
         bufs = None if out is None else check_out(out, self.weights, self.biases, X, Y)
         value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None)
