@@ -7,6 +7,7 @@ option, as the command's one-line error (see :mod:`mlpckpt.cli`).
 
 import argparse
 import functools
+import math
 import os
 import re
 from types import SimpleNamespace
@@ -85,7 +86,13 @@ def _real(text):
 
 
 positive_real = _argtype(lambda text: check_positive_float("value", _real(text)))
-nonnegative_real = _argtype(lambda text: 0.0 if _real(text) == 0 else check_positive_float("value", _real(text)))
+@_argtype
+def nonnegative_real(text):
+    value = _real(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
 strategy = _argtype(parse)
 method = _argtype(lambda text: check_choice("method", text, METHODS))
 
