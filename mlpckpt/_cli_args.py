@@ -7,19 +7,22 @@ option, as the command's one-line error (see :mod:`mlpckpt.cli`).
 
 import argparse
 import functools
+import math
 import os
 import re
 from types import SimpleNamespace
 
 from . import bench
-from ._validate import DTYPES, check_choice, check_int, check_positive_float, check_sizes
+from ._validate import DTYPES, check_choice, check_positive_float, check_sizes
 from .activations import ACTIVATIONS, OUTPUTS, check_activations
 from .losses import LOSSES, output_for
 from .plan import parse
 from .verify import METHODS
 
-__all__ = ["positive", "nonnegative", "positive_real", "nonnegative_real", "strategy", "method",
-           "depths", "strategies", "png", "csv_file", "add_net_arguments", "net_description"]
+__all__ = ["MAX_DEPTH", "PLAN_MAX_BYTES", "BUILD_MAX_BYTES", "positive", "nonnegative", "depth", "dpi",
+           "bounded", "positive_real", "nonnegative_real", "strategy", "method", "depths", "strategies",
+           "png", "csv_file", "add_net_arguments", "net_description", "build_limit", "net_bytes",
+           "check_plan_size", "check_build_size"]
 
 
 def _argtype(convert):
@@ -37,20 +40,42 @@ def _argtype(convert):
     return checked
 
 
-def _int_at_least(minimum):
+#: the most layers a command takes: the planner's lists are O(n) (a plan of
+#: 10^6 layers takes seconds, of 10^7 a minute and gigabytes)
+MAX_DEPTH = 1_000_000
+#: the most bytes (weights, or one batch of activations) a plan may describe:
+#: its figures stay exact integers
+PLAN_MAX_BYTES = 2**50
+#: the most bytes a command that builds a net may ask for: 16 GiB, or the
+#: machine's memory when that is less
+BUILD_MAX_BYTES = 16 * 2**30
+
+
+def _int_at_least(minimum, maximum=None):
+    expected = f"an int >= {minimum}" if maximum is None else f"an int in [{minimum}, {maximum:,}]"
+
     @_argtype
     def convert(text):
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"expected an int >= {minimum}, got {text!r}") from None
-        return check_int("value", value, minimum)
+            raise ValueError(f"expected {expected}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(f"expected {expected}, got {text!r}")
+        return value
 
     return convert
 
 
 positive = _int_at_least(1)
 nonnegative = _int_at_least(0)
+depth = _int_at_least(1, MAX_DEPTH)
+dpi = _int_at_least(10, 1000)
+
+
+def bounded(maximum, minimum=1):
+    """An int in ``[minimum, maximum]`` (counts of work: epochs, directions, repeats)."""
+    return _int_at_least(minimum, maximum)
 
 
 def _real(text):
@@ -61,7 +86,13 @@ def _real(text):
 
 
 positive_real = _argtype(lambda text: check_positive_float("value", _real(text)))
-nonnegative_real = _argtype(lambda text: 0.0 if _real(text) == 0 else check_positive_float("value", _real(text)))
+@_argtype
+def nonnegative_real(text):
+    value = _real(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
 strategy = _argtype(parse)
 method = _argtype(lambda text: check_choice("method", text, METHODS))
 
@@ -72,6 +103,8 @@ def _sizes(text):
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
         raise ValueError(f"got {text!r}, expected comma-separated ints") from None
+    if len(sizes) > MAX_DEPTH + 1:
+        raise ValueError(f"got {len(sizes) - 1:,} layers, expected at most {MAX_DEPTH:,}")
     return list(check_sizes(sizes))
 
 
@@ -90,8 +123,8 @@ def depths(text):
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
-        raise ValueError(f"got {text!r}, expected comma-separated positive ints")
+    if not values or min(values) < 1 or max(values) > MAX_DEPTH:
+        raise ValueError(f"got {text!r}, expected comma-separated ints in [1, {MAX_DEPTH:,}]")
     return values
 
 
@@ -122,7 +155,7 @@ def add_net_arguments(parser):
     """The options that describe a net: --sizes or --width/--depth, and more."""
     parser.add_argument("--sizes", type=_sizes, help="layer sizes, e.g. 8,16,16,3")
     parser.add_argument("--width", type=positive, help="uniform width (with --depth)")
-    parser.add_argument("--depth", type=positive, help="number of layers n (with --width)")
+    parser.add_argument("--depth", type=depth, help=f"number of layers n (with --width), at most {MAX_DEPTH:,}")
     parser.add_argument("--activation", type=_activation, default="tanh",
                         help="hidden activation, or one per hidden layer: tanh,relu (default tanh)")
     parser.add_argument("--output", choices=OUTPUTS, default=None, help="output map (default: what --loss needs)")
@@ -146,3 +179,44 @@ def net_description(args):
         output=args.output or output_for(args.loss),
         dtype=args.dtype,
     )
+
+
+def _gib(nbytes):
+    return f"{nbytes:,} B ({nbytes / 2**30:.4g} GiB)"
+
+
+def build_limit():
+    """:data:`BUILD_MAX_BYTES`, or the machine's memory when that is less,
+    with a description for messages."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        ram = None
+    if ram is not None and 0 < ram < BUILD_MAX_BYTES:
+        return ram, f"this machine's memory ({_gib(ram)})"
+    return BUILD_MAX_BYTES, f"the {BUILD_MAX_BYTES // 2**30} GiB a command may build"
+
+
+def net_bytes(sizes, batch, itemsize):
+    """``(weights, activations)``: the bytes of the weights and biases and of
+    one batch of activations at every layer (exact ints, nothing allocated)."""
+    weights = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])) * itemsize
+    return weights, sum(sizes) * batch * itemsize
+
+
+def check_plan_size(sizes, batch, itemsize):
+    """Refuse a plan whose figures would leave exact integer arithmetic."""
+    weights, acts = net_bytes(sizes, batch, itemsize)
+    for what, nbytes in (("weights", weights), ("activations of one batch", acts)):
+        if nbytes > PLAN_MAX_BYTES:
+            raise ValueError(f"the net's {what} would need {_gib(nbytes)}, more than the "
+                             f"{PLAN_MAX_BYTES // 2**50} PiB a plan describes")
+
+
+def check_build_size(sizes, batch, itemsize, what="the net's weights and one batch"):
+    """Refuse to build a net (and its data) that needs more than :func:`build_limit`."""
+    weights, acts = net_bytes(sizes, batch, itemsize)
+    limit, described = build_limit()
+    if weights + acts > limit:
+        raise ValueError(f"{what} would need {_gib(weights + acts)} (weights {_gib(weights)}), "
+                         f"more than {described}")

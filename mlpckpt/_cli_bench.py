@@ -4,6 +4,8 @@ of :mod:`mlpckpt.bench`."""
 import os
 import sys
 
+import numpy as np
+
 from . import bench
 from . import _cli_args as argtype
 from ._validate import DTYPES
@@ -11,6 +13,10 @@ from .activations import ACTIVATIONS
 from .params import INITS
 
 __all__ = ["add_bench"]
+
+#: timing rounds and BLAS threads `bench memory` takes at most
+MAX_REPEATS = 1000
+MAX_THREADS = 1024
 
 
 def add_bench(sub):
@@ -36,8 +42,9 @@ def add_bench(sub):
     m.add_argument("--strategies", type=argtype.strategies,
                    help="comma-separated: storeall,sqrt,segments:K,revolve:S,budget:SIZE,budget:sqrt "
                    "(default storeall,sqrt,revolve:4,revolve:10,budget:sqrt)")
-    m.add_argument("--repeats", type=argtype.positive, default=None, help="timing rounds (default 7, --quick 3)")
-    m.add_argument("--threads", type=argtype.nonnegative, default=1,
+    m.add_argument("--repeats", type=argtype.bounded(MAX_REPEATS), default=None,
+                   help=f"timing rounds (default 7, --quick 3, at most {MAX_REPEATS})")
+    m.add_argument("--threads", type=argtype.bounded(MAX_THREADS, 0), default=1,
                    help="BLAS/OpenMP threads in the measuring processes (default 1; 0 = inherit)")
     m.add_argument("--seed", type=argtype.nonnegative, default=0, help="random seed, an int >= 0")
     m.add_argument("--out", default="bench_out", help="output directory (default bench_out)")
@@ -46,12 +53,16 @@ def add_bench(sub):
     q = bsub.add_parser("plot", help="draw the figures from a CSV written by `bench memory`")
     q.add_argument("csv", type=argtype.csv_file, help="memory_vs_depth.csv")
     q.add_argument("--out", default=None, help="output directory (default: the CSV's directory)")
-    q.add_argument("--dpi", type=argtype.positive, default=100, help="resolution (default 100)")
+    q.add_argument("--dpi", type=argtype.dpi, default=100, help="resolution (default 100, 10 to 1000)")
     q.set_defaults(run=_run_bench_plot)
 
 
 def _run_bench_memory(args):
     quick = args.quick
+    deepest = max(args.depths or (bench.QUICK_DEPTHS if quick else bench.DEFAULT_DEPTHS))
+    itemsize = np.dtype(DTYPES[args.dtype]).itemsize
+    argtype.check_build_size([args.width] * (deepest + 1), args.batch, itemsize,
+                             f"the deepest net (n = {deepest:,}) and its stored activations")
     rows, paths = bench.run_memory(
         depths=args.depths or (bench.QUICK_DEPTHS if quick else bench.DEFAULT_DEPTHS),
         width=args.width,

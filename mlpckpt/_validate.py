@@ -143,26 +143,26 @@ _UNITS = {
 }
 
 
-def parse_bytes(text):
+def parse_bytes(text, name="size"):
     """``"50MiB"`` -> 52428800; KiB/MiB/GiB are powers of 2, KB/MB/GB of 10.
-    An int passes through (it must be positive)."""
+    An int passes through (it must be positive). Errors name ``name``."""
     if isinstance(text, numbers.Integral) and not isinstance(text, bool):
         if text <= 0:
-            raise ValueError(f"size: got {text!r}, expected a positive number of bytes")
+            raise ValueError(f"{name}: got {text!r}, expected a positive number of bytes")
         return int(text)
     raw = str(text).strip()
     num = raw.rstrip("KMGiBkmgb ")
     unit = raw[len(num) :].strip().upper()
     if unit not in _UNITS:
         raise ValueError(
-            f"size: got {text!r}, expected a number with an optional unit "
+            f"{name}: got {text!r}, expected a number with an optional unit "
             "(B, KiB, MiB, GiB, KB, MB, GB)"
         )
     try:
         value = float(num)
     except ValueError:
-        raise ValueError(f"size: got {text!r}, expected a number such as 50MiB") from None
+        raise ValueError(f"{name}: got {text!r}, expected a number such as 50MiB") from None
     size = value * _UNITS[unit] if math.isfinite(value) else math.inf
     if not (math.isfinite(size) and size >= 1):
-        raise ValueError(f"size: got {text!r}, expected a finite size of at least 1 byte")
+        raise ValueError(f"{name}: got {text!r}, expected a finite size of at least 1 byte")
     return int(size)

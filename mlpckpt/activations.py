@@ -166,12 +166,11 @@ def check_activations(activation, n_hidden):
     if isinstance(activation, str):
         check_choice("activation", activation, ACTIVATIONS)
         return [activation] * n_hidden
-    try:
-        names = list(activation)
-    except TypeError:
+    if not isinstance(activation, (list, tuple)):  # a dict or a set has no layer order
         raise ValueError(
             f"activation: expected a name or a list of {n_hidden} names, got {activation!r}"
-        ) from None
+        )
+    names = list(activation)
     if len(names) != n_hidden:
         raise ValueError(
             f"activation: expected one name per hidden layer ({n_hidden}), got {len(names)}"

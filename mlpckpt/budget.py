@@ -76,7 +76,7 @@ class Budget(Strategy):
     max_bytes: int
 
     def __post_init__(self):
-        object.__setattr__(self, "max_bytes", parse_bytes(self.max_bytes))
+        object.__setattr__(self, "max_bytes", parse_bytes(self.max_bytes, "max_bytes"))
 
     def actions(self, call):
         return search(self.max_bytes, call)

@@ -25,6 +25,12 @@ __all__ = ["main", "build_parser"]
 
 #: entries checked by default by `mlpckpt gradcheck` when --max-entries is not given
 _GRADCHECK_DEFAULT_ENTRIES = 5000
+#: bounds on counts of work (each costs forward evaluations or a training pass)
+MAX_EPOCHS = 1_000_000
+MAX_DIRECTIONS = 10_000
+MAX_ENTRIES = 10_000_000
+#: layers `plan --plot` draws (the figure shows every evaluation)
+MAX_PLOT_DEPTH = 5_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +57,8 @@ def build_parser():
 
 def _add_demo(sub):
     p = sub.add_parser("demo", help="train a small net on synthetic data, printing the loss")
-    p.add_argument("--epochs", type=argtype.positive, default=30)
+    p.add_argument("--epochs", type=argtype.bounded(MAX_EPOCHS), default=30,
+                   help=f"default 30, at most {MAX_EPOCHS:,}")
     p.add_argument("--strategy", type=argtype.strategy, default="sqrt",
                    help="storeall|sqrt|segments:K|revolve:S|budget:SIZE")
     p.set_defaults(run=_run_demo)
@@ -89,7 +96,11 @@ def _add_plan(sub):
 
 
 def _run_plan(args):
-    call = make_call(net_description(args), args.batch, args.loss, args.out, args.fuse_update, args.targets)
+    spec = net_description(args)
+    argtype.check_plan_size(spec.sizes, args.batch, np.dtype(spec.dtype).itemsize)
+    if args.plot and len(spec.sizes) - 1 > MAX_PLOT_DEPTH:
+        raise ValueError(f"--plot: draws nets of at most {MAX_PLOT_DEPTH:,} layers, got {len(spec.sizes) - 1:,}")
+    call = make_call(spec, args.batch, args.loss, args.out, args.fuse_update, args.targets)
     sched = plan_call(args.strategy, call)
     print(sched)
     if args.actions:
@@ -116,8 +127,9 @@ def _add_gradcheck(sub):
     p.add_argument("--atol", type=argtype.nonnegative_real, default=None,
                    help="absolute tolerance (default 1e-8*max(1,|f|))")
     p.add_argument("--eps", type=argtype.positive_real, default=None, help="relative step (default per method)")
-    p.add_argument("--directions", type=argtype.positive, default=10, help="directions for --method directional")
-    p.add_argument("--max-entries", type=argtype.positive, default=None,
+    p.add_argument("--directions", type=argtype.bounded(MAX_DIRECTIONS), default=10,
+                   help=f"directions for --method directional (default 10, at most {MAX_DIRECTIONS:,})")
+    p.add_argument("--max-entries", type=argtype.bounded(MAX_ENTRIES), default=None,
                    help=f"check this many random entries (default: all, at most {_GRADCHECK_DEFAULT_ENTRIES})")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_run_gradcheck)
@@ -127,6 +139,7 @@ def _run_gradcheck(args):
     spec = net_description(args)
     if args.method == "directional" and args.max_entries is not None:
         raise ValueError("--max-entries: applies to --method central or complex, not directional")
+    argtype.check_build_size(spec.sizes, args.batch, np.dtype(spec.dtype).itemsize)
     rng = np.random.default_rng(args.seed)
     net = MLP(spec.sizes, activation=spec.activations, output=spec.output, dtype=args.dtype, seed=rng)
     n_out, batch = spec.sizes[-1], args.batch
@@ -162,15 +175,24 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help and --version (0), or a bad argument (2, one line said)
         return exc.code
+    prog = " ".join(["mlpckpt", args.command] + ([args.bench_command] if args.command == "bench" else []))
     try:
         return args.run(args)
     except ValueError as exc:
-        print(f"mlpckpt {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path that cannot be read or written
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"mlpckpt {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"{prog}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
+    except (MemoryError, OverflowError) as exc:  # last resort: the bounds above should come first
+        what = "out of memory" if isinstance(exc, MemoryError) else "a number too large"
+        print(f"{prog}: error: {what} ({' '.join(str(exc).split()) or type(exc).__name__}); "
+              "expected a smaller net, batch or count", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,10 +14,13 @@ import numpy as np
 from . import backprop, inputs, losses
 from ._validate import check_choice
 from .activations import SMOOTH
-from .plan import check_strategy, compile_actions, make_call
+from .plan import check_net, check_strategy, compile_actions, make_call
 from .verify import METHODS, check_gradients
 
 __all__ = ["gradcheck", "loss_functions"]
+
+#: what the checks read of a net (an MLP has them all)
+_NET_FIELDS = ("sizes", "activations", "output", "dtype", "weights", "biases")
 
 _KINKED = {
     "relu": "relu(z) = max(z, 0)",
@@ -52,7 +55,7 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
     names : list of str
         ``["W0", "b0", "W1", "b1", ...]``.
     """
-    X, Y = inputs.check_batch(net, X, Y, loss)
+    X, Y = inputs.check_batch(check_net(net, _NET_FIELDS), X, Y, loss)
     call = make_call(net, X.shape[1], loss, False, False, inputs.target_form(Y))
     actions = compile_actions(check_strategy(strategy), call)
     hidden, output = list(net.activations), net.output
@@ -113,6 +116,7 @@ def gradcheck(net, X, Y, loss="mse", strategy=None, method="central", **kw):
     would silently return the one-sided derivative at a kink.
     """
     check_choice("method", method, METHODS)
+    check_net(net, _NET_FIELDS)
     kinked = [(k, h) for k, h in enumerate(net.activations) if h not in SMOOTH]
     if method == "complex" and kinked:
         k, h = kinked[0]

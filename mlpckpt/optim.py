@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import check_choice, check_positive_float
+from ._validate import check_bool, check_choice, check_positive_float
 
 __all__ = ["Optimizer", "SGD", "Adam", "OPTIMIZERS", "make_optimizer", "layer_update", "apply_step"]
 
@@ -65,10 +65,11 @@ class SGD(Optimizer):
             or not (0.0 <= float(momentum) < 1.0)
         ):
             raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")
+        nesterov = check_bool("nesterov", nesterov)
         if nesterov and momentum == 0:
             raise ValueError("nesterov: got True with momentum=0, expected momentum > 0")
         self.momentum = float(momentum)
-        self.nesterov = bool(nesterov)
+        self.nesterov = nesterov
         self.state = {}
         self.scratch = {}
 
@@ -125,13 +126,13 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         self.lr = check_positive_float("lr", lr)
-        try:
-            b1, b2 = (float(b) for b in betas)
-        except (TypeError, ValueError):
-            raise ValueError(f"betas: expected two numbers in [0, 1), got {betas!r}") from None
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+        pair = tuple(betas) if isinstance(betas, (tuple, list, np.ndarray)) else ()  # ordered
+        if len(pair) != 2 or not all(  # real numbers, not strings or bools
+            isinstance(b, numbers.Real) and not isinstance(b, (bool, np.bool_)) and 0.0 <= b < 1.0
+            for b in pair
+        ):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {betas!r}")
-        self.betas = (b1, b2)
+        self.betas = tuple(float(b) for b in pair)
         self.eps = check_positive_float("eps", eps)
         self.t = 0
         self.state = {}

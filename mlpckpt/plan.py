@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import memory
-from ._validate import check_bool, check_choice, check_dtype, check_int, parse_bytes
+from ._validate import check_bool, check_choice, check_dtype, check_int, check_sizes, parse_bytes
 from .actions import check_actions
 from .activations import check_activations, check_output
 from .budget import Budget
@@ -23,7 +23,7 @@ from .losses import check_loss
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
 
-__all__ = ["Call", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "parse"]
+__all__ = ["Call", "check_net", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "parse"]
 
 #: compiled schedules kept, process-wide (a Budget on a long uneven chain
 #: takes seconds to plan; a Revolve(0) schedule at n = 10,000 is 20,000 tuples)
@@ -74,17 +74,32 @@ class Call:
         return np.dtype(self.dtype).itemsize
 
 
+def check_net(net, fields=("sizes", "activations", "output", "dtype")):
+    """``net`` must have ``fields`` (an MLP has them all); else a ValueError
+    naming ``net`` (not an AttributeError from deep inside)."""
+    missing = [f for f in fields if not hasattr(net, f)]
+    if missing:
+        text = repr(net)
+        text = text if len(text) <= 80 else f"{text[:60]}... ({type(net).__name__})"
+        raise ValueError(
+            f"net: expected an MLP (or an object with {', '.join(fields[:-1])} and {fields[-1]}), "
+            f"got {text}"
+        )
+    return net
+
+
 def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="labels"):
     """A validated :class:`Call` for ``net`` (anything with ``sizes``,
     ``activations``, ``output`` and ``dtype``, e.g. an MLP)."""
-    sizes = tuple(int(s) for s in net.sizes)
+    sizes = check_sizes(check_net(net).sizes)
+    output = check_output(net.output)
     return Call(
         sizes=sizes,
         batch=check_int("batch_size", batch),
         dtype=check_dtype(net.dtype).name,
         activations=tuple(check_activations(net.activations, len(sizes) - 2)),
-        loss=check_loss(loss, check_output(net.output)),
-        output=net.output,
+        loss=check_loss(loss, output),
+        output=output,
         out=check_bool("out", out),
         fuse_update=check_bool("fuse_update", fuse_update),
         targets=check_choice("targets", targets, {"labels", "onehot"}),

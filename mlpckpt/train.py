@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from . import finite
-from ._validate import check_bool, check_int, make_rng
+from ._validate import check_bool, check_int, check_positive_float, make_rng
 from .optim import apply_step, layer_update
 from .params import flatten, unflatten
 
@@ -202,8 +202,8 @@ def fit_lbfgs(loss_and_grad, weights, biases, *, maxiter=200, tol=None):
     biases : list of ndarray, shapes (n_{k+1}, 1)
         The starting point, overwritten with the result.
     maxiter : int >= 1, default 200
-    tol : float, optional
-        ``minimize``'s tolerance.
+    tol : float > 0, optional
+        ``minimize``'s tolerance (None: SciPy's default).
 
     Returns
     -------
@@ -212,6 +212,11 @@ def fit_lbfgs(loss_and_grad, weights, biases, *, maxiter=200, tol=None):
     from scipy.optimize import minimize
 
     maxiter = check_int("maxiter", maxiter)
+    if tol is not None:
+        try:
+            tol = check_positive_float("tol", tol)
+        except ValueError:
+            raise ValueError(f"tol: expected None or a finite number > 0, got {tol!r}") from None
     sizes = [weights[0].shape[1]] + [W.shape[0] for W in weights]
     theta = flatten(weights, biases)
     grad = np.empty_like(theta)

@@ -1,10 +1,13 @@
 """Budget(max_bytes): fits its budget (measured), never worse than Revolve at
 the same bytes on uniform widths, clear errors."""
 
+import re
+
 import numpy as np
 import pytest
 
 import mlpckpt as mc
+from mlpckpt._validate import parse_bytes
 from mlpckpt.losses import output_for
 from mlpckpt.strategies import griewank_t
 
@@ -13,10 +16,21 @@ def test_budget_parses_units():
     assert mc.Budget("50MiB").max_bytes == 50 * 2**20
     assert mc.Budget("2 KB").max_bytes == 2000
     assert mc.Budget(12345).max_bytes == 12345
-    with pytest.raises(ValueError, match="size"):
+    with pytest.raises(ValueError, match="^max_bytes:"):
         mc.Budget("lots")
-    with pytest.raises(ValueError, match="size"):
+    with pytest.raises(ValueError, match="^max_bytes:"):
         mc.Budget(-5)
+
+
+@pytest.mark.parametrize("bad", ["lots", -5, 0, "0.5B", "nanMiB", "infGB", "3 TB", True, None])
+def test_budget_errors_name_max_bytes(bad):
+    # they used to say "size:", the name of the parser's argument
+    with pytest.raises(ValueError, match=rf"^max_bytes: got {re.escape(repr(bad))}, expected"):
+        mc.Budget(bad)
+    with pytest.raises(ValueError, match=r"^size: got 'lots'"):  # the parser itself stays generic
+        parse_bytes("lots")
+    with pytest.raises(ValueError, match=r"^limit: got 'lots'"):
+        parse_bytes("lots", name="limit")
 
 
 @pytest.mark.parametrize("n", [10, 100, 1000])

@@ -250,3 +250,114 @@ def test_cli_bad_arguments_exit_2(capsys, argv, match):
     assert main(["gradcheck"] + argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err and err.startswith("mlpckpt gradcheck: error:")
+
+
+# -- hostile arguments (issue 11): bounds named, one line, never a traceback ------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+HOSTILE = [
+    ["plan", "--width", "8", "--depth", "10000000000"],  # was a MemoryError traceback
+    ["plan", "--width", "8", "--depth", "1000001"],
+    ["plan", "--sizes", "8,100000000000000000000,1"],  # was an OverflowError traceback
+    ["plan", "--width", "10000000000000", "--depth", "3"],
+    ["plan", "--sizes", "3,4,2", "--batch", "100000000000000000000000"],
+    ["plan", "--width", "8", "--depth", "10000", "--plot", "big.png"],
+    ["gradcheck", "--width", "100000", "--depth", "3"],  # was a 74.5 GiB allocation
+    ["gradcheck", "--sizes", "3,4,2", "--batch", "10000000000000"],
+    ["gradcheck", "--sizes", "3,4,2", "--method", "directional", "--directions", "100000000"],
+    ["gradcheck", "--sizes", "3,4,2", "--max-entries", "100000000000000"],
+    ["gradcheck", "--sizes", "3,4,2", "--rtol", "nan"],
+    ["gradcheck", "--sizes", "3,4,2", "--atol", "-inf"],
+    ["gradcheck", "--sizes", "3,4,2", "--atol", "nan"],
+    ["gradcheck", "--sizes", "3,4,2", "--eps", "0"],
+    ["demo", "--epochs", "10000000000"],
+    ["demo", "--epochs", "-3"],
+    ["bench", "memory", "--depths", ""],
+    ["bench", "memory", "--depths", ","],
+    ["bench", "memory", "--depths", "8,10000000000"],
+    ["bench", "memory", "--width", "100000", "--depths", "8"],
+    ["bench", "memory", "--batch", "100000000000", "--depths", "8"],
+    ["bench", "memory", "--repeats", "100000000"],
+    ["bench", "memory", "--threads", "100000000"],
+    ["bench", "memory", "--strategies", ""],
+    ["bench", "plot", COMMITTED, "--dpi", "100000"],  # was a std::bad_alloc traceback
+    ["bench", "plot", COMMITTED, "--dpi", "1"],
+]
+
+
+def test_hostile_argument_lines_exit_2_with_one_line_and_no_traceback(tmp_path):
+    # Real processes (what a user sees), a few at a time; the timeout is a
+    # safety net for a command that would start the work, not a speed test.
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    failures = []
+    for start in range(0, len(HOSTILE), 6):
+        procs = [(argv, subprocess.Popen([sys.executable, "-m", "mlpckpt", *argv], cwd=tmp_path, env=env,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                 for argv in HOSTILE[start:start + 6]]
+        for argv, proc in procs:
+            try:
+                out, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                failures.append((argv, "timed out: the work started"))
+                continue
+            lines = err.splitlines()
+            if proc.returncode != 2 or len(lines) != 1 or "Traceback" in out + err or out \
+                    or not re.match(r"mlpckpt( \w+)*: error: ", lines[0]):
+                failures.append((argv, proc.returncode, out[-300:], err[-600:]))
+    assert not failures, failures
+    assert list(tmp_path.iterdir()) == []  # nothing written (no bench_out, no PNG)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["plan", "--width", "8", "--depth", "10000000000"],
+         "mlpckpt plan: error: argument --depth: expected an int in [1, 1,000,000], got '10000000000'"),
+        (["plan", "--width", "10000000000000", "--depth", "3"],
+         "mlpckpt plan: error: the net's weights would need 2,400,000,000,000,240,000,000,000,000 B "
+         "(2.235e+18 GiB), more than the 1 PiB a plan describes"),
+        (["bench", "plot", COMMITTED, "--dpi", "100000"],
+         "mlpckpt bench plot: error: argument --dpi: expected an int in [10, 1,000], got '100000'"),
+        (["bench", "memory", "--depths", ""],
+         "mlpckpt bench memory: error: argument --depths: got '', expected comma-separated ints in [1, 1,000,000]"),
+        (["gradcheck", "--sizes", "3,4,2", "--atol", "-1"],
+         "mlpckpt gradcheck: error: argument --atol: expected a finite number >= 0, got '-1'"),
+    ],
+)
+def test_bounds_are_named(argv, message, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_a_net_too_big_to_build_names_its_bytes_and_the_bound(capsys, monkeypatch):
+    from mlpckpt import _cli_args
+
+    # 100,000 x 100,000 float64 weights, three layers: 240,002,400,000 B and the batch
+    assert main(["gradcheck", "--width", "100000", "--depth", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mlpckpt gradcheck: error: the net's weights and one batch would need 240,028,000,000 B")
+    assert "(weights 240,002,400,000 B (223.5 GiB)), more than " in err and err.count("\n") == 1
+    # the bound is the machine's memory when that is less than 16 GiB
+    monkeypatch.setattr(_cli_args.os, "sysconf", lambda key: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 1024}[key])
+    assert _cli_args.build_limit() == (4 * 2**20, "this machine's memory (4,194,304 B (0.003906 GiB))")
+    assert main(["gradcheck", "--width", "500", "--depth", "3"]) == 2
+    assert "more than this machine's memory (4,194,304 B" in capsys.readouterr().err
+    assert main(["bench", "memory", "--width", "500", "--depths", "4"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "mlpckpt bench memory: error: the deepest net (n = 4) and its stored activations would need ")
+
+
+@pytest.mark.parametrize("exc", [MemoryError(), MemoryError("Unable to allocate 74.5 GiB"), OverflowError("too big")])
+def test_memory_and_overflow_errors_are_one_line_as_a_last_resort(exc, capsys, monkeypatch):
+    def boom(*args):
+        raise exc
+
+    monkeypatch.setattr("mlpckpt.cli.plan_call", boom)
+    assert main(["plan", "--sizes", "3,4,2"]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.count("\n") == 1 and printed.err.startswith("mlpckpt plan: error: ")
+    assert ("out of memory" if isinstance(exc, MemoryError) else "too large") in printed.err
+    assert "Traceback" not in printed.err and printed.out == ""

@@ -352,3 +352,21 @@ def test_bad_batch_and_strategy(change, match):
         netcheck.loss_functions(net, **kw)
     with pytest.raises(ValueError, match=match):
         mc.gradcheck(net, **kw)
+
+
+@pytest.mark.parametrize("net", ["foo", None, 3, object(), np.zeros((2, 2))])
+@pytest.mark.parametrize("method", METHODS)
+def test_gradcheck_refuses_what_is_not_a_net(net, method):
+    # "foo" used to raise AttributeError: 'str' object has no attribute 'activations'
+    _, X, Y = make_problem()
+    expected = r"^net: expected an MLP \(or an object with sizes, activations, output, dtype, weights and biases\)"
+    with pytest.raises(ValueError, match=expected):
+        mc.gradcheck(net, X, Y, method=method)
+    with pytest.raises(ValueError, match=expected):
+        netcheck.loss_functions(net, X, Y)
+
+
+def test_gradcheck_refuses_a_description_without_parameters(net_spec):
+    _, X, Y = make_problem()
+    with pytest.raises(ValueError, match=r"^net: .*weights and biases\), got namespace"):
+        mc.gradcheck(net_spec([3, 4, 2]), X, Y)

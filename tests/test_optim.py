@@ -250,3 +250,19 @@ def test_fit_refuses_classes_and_non_optimizers(bad):
 
 def test_the_optimiser_base_is_public():
     assert mc.Optimizer is Optimizer and isinstance(mc.SGD(), mc.Optimizer) and isinstance(mc.Adam(), mc.Optimizer)
+
+
+@pytest.mark.parametrize("nesterov", ["no", "", 1, 0, None, np.array([True])])
+def test_nesterov_must_be_a_bool(nesterov):
+    # "no" is truthy: it used to switch Nesterov on
+    with pytest.raises(ValueError, match=r"^nesterov: expected True or False, got"):
+        mc.SGD(0.1, momentum=0.9, nesterov=nesterov)
+    assert mc.SGD(0.1, momentum=0.9, nesterov=np.bool_(True)).nesterov is True
+
+
+@pytest.mark.parametrize("betas", [("0.9", "0.99"), (True, 0.9), (0.9, False), {0.9, 0.5},
+                                   (0.9, 0.99, 0.5), 0.9, (float("nan"), 0.9)])
+def test_betas_must_be_two_real_numbers(betas):
+    with pytest.raises(ValueError, match=r"^betas: expected two numbers in \[0, 1\)"):
+        mc.Adam(betas=betas)
+    assert mc.Adam(betas=np.array([0.5, 0.25])).betas == (0.5, 0.25)

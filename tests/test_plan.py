@@ -151,3 +151,20 @@ def test_parse_every_strategy(text, strategy):
 def test_parse_refuses_bad_specs(text, message):
     with pytest.raises(ValueError, match=message):
         parse(text)
+
+
+@pytest.mark.parametrize("net", ["foo", None, 8, [8, 8, 1], np.zeros((3, 3)), object()])
+def test_plan_refuses_what_is_not_a_net(net):
+    # "foo" used to raise AttributeError: 'str' object has no attribute 'sizes'
+    with pytest.raises(ValueError, match=r"^net: expected an MLP \(or an object with sizes, activations, "
+                       r"output and dtype\), got "):
+        mc.plan(net, 8)
+    with pytest.raises(ValueError, match=r"^net: .*, got 'foo'$"):
+        make_call("foo", 8)
+
+
+def test_plan_checks_a_net_descriptions_sizes(net_spec):
+    spec = net_spec([3, 4, 2])
+    spec.sizes = [3, 2.5, 2]  # used to be truncated to 2 by int()
+    with pytest.raises(ValueError, match=r"^sizes:"):
+        mc.plan(spec, 8)

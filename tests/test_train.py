@@ -301,3 +301,16 @@ def test_fit_flags_must_be_booleans():
         net.fit(X, Y, epochs=1, shuffle="no")
     with pytest.raises(ValueError, match="^fuse_update:"):
         net.fit(X, Y, epochs=1, fuse_update="yes")
+
+
+@pytest.mark.parametrize("tol", ["x", -1, 0, float("nan"), float("inf"), True, [1e-6]])
+def test_bad_lbfgs_tol(net, data, tol):
+    # "x" used to reach SciPy (a TypeError); -1 and NaN were accepted
+    X, labels = data
+    before = [W.copy() for W in net.weights]
+    with pytest.raises(ValueError, match=r"^tol: expected None or a finite number > 0, got"):
+        net.fit_lbfgs(X, labels, "cross_entropy", maxiter=2, tol=tol)
+    with pytest.raises(ValueError, match=r"^tol:"):
+        train.fit_lbfgs(lambda *a: 0.0, net.weights, net.biases, tol=tol)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.weights))
+    assert net.fit_lbfgs(X, labels, "cross_entropy", maxiter=2, tol=1e-3).nit <= 2

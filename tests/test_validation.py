@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
+from mlpckpt._validate import parse_bytes
 
 
 # -- X -------------------------------------------------------------------
@@ -369,4 +370,15 @@ def test_seed_generator_accepted():
 @pytest.mark.parametrize("text", ["inf", "1e400", "0.5B", "0", "nan"])
 def test_budget_sizes_must_be_finite_and_at_least_one_byte(text):
     with pytest.raises(ValueError, match="^size:"):
+        parse_bytes(text)
+    with pytest.raises(ValueError, match=r"^max_bytes: got .*, expected a (finite|positive)"):  # issue 11
         mc.Budget(text)
+
+
+@pytest.mark.parametrize("activation", [{"tanh": 1}, {"tanh"}, {"tanh": 1, "relu": 2}, iter(["tanh", "relu"]),
+                                        np.array(["tanh", "relu"]), "tanh,relu", b"tanh"])
+def test_activation_is_a_name_or_a_list_of_names(activation):
+    # a dict used to be accepted (its keys taken as the names, in dict order)
+    with pytest.raises(ValueError, match=r"^activation:"):
+        mc.MLP([3, 4, 4, 2], activation=activation)
+    assert mc.MLP([3, 4, 4, 2], activation=("tanh", "relu")).activations == ["tanh", "relu"]
