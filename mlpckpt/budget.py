@@ -209,7 +209,7 @@ def dp_actions(call, budget):
     else:
         per_layer = [memory.grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]
         grads_from = np.concatenate([np.cumsum(per_layer[::-1])[::-1], [0]]).astype(np.int64)
-    base = memory.BASE_OVERHEAD + memory.LIST_SLOT * n * (4 if fuse_update else 2)
+    base = memory.fixed_bytes(call)
     if fuse_update:
         base += 2 * memory.shared_grad_bytes(sizes, itemsize) + 1024  # buffers + scratch
     slack = memory.UFUNC_BUFSIZE * itemsize + memory.UFUNC_FIXED + memory.BACKWARD_TRANSIENT + 4096

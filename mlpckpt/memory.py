@@ -8,7 +8,8 @@ temporaries NumPy makes (paper_notes/checkpointing.md, "Memory model",
 eqs. C10-C12):
 
 * every array costs its data plus :data:`ARRAY_OVERHEAD` (the ndarray object
-  and its bookkeeping, which tracemalloc also sees);
+  and its shape and strides, which tracemalloc also sees), taken from the
+  running NumPy and CPython at import;
 * a broadcast ufunc such as ``z += b`` allocates NumPy's iteration buffer of
   ``min(size, 8192)`` elements (:func:`ufunc_buffer`);
 * the loss allocates at most one ``(n_out, batch)`` temporary plus a few
@@ -16,41 +17,88 @@ eqs. C10-C12):
 * a backward step's reductions and matmuls allocate under
   :data:`BACKWARD_TRANSIENT` bytes;
 * a fixed :data:`BASE_OVERHEAD` covers the call's Python objects, plus
-  :data:`LIST_SLOT` bytes per layer for each list of gradients (the
-  ``dW``/``db`` lists; with ``fuse_update`` also the caller's lists of
-  shared buffers).
+  :data:`LIST_SLOT` bytes per layer for each list of gradients made in the
+  call (:func:`fixed_bytes`; none with ``out=`` alone);
+* the executor keeps the held activations in a dict keyed by layer index:
+  its hash table grows by CPython's rule (:func:`dict_keys_bytes`; old and
+  new tables alive during a resize, never shrunk by a pop), and each key
+  above 256 is an int object of :data:`INT_KEY` bytes.
 
 Everything is integers; the only arrays are per-layer byte counts.
 """
+
+import struct
+import sys
 
 import numpy as np
 
 from .actions import FORWARD, LOSS
 
 __all__ = [
-    "ARRAY_OVERHEAD",
-    "BASE_OVERHEAD",
-    "BACKWARD_TRANSIENT",
-    "ufunc_buffer",
-    "forward_transient",
-    "loss_transient",
-    "grad_pair_bytes",
-    "shared_grad_bytes",
-    "simulate",
+    "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "INT_KEY",
+    "dict_keys_bytes", "fixed_bytes", "ufunc_buffer", "forward_transient", "loss_transient",
+    "grad_pair_bytes", "shared_grad_bytes", "simulate",
 ]
 
-#: bytes tracemalloc sees per ndarray beyond its data (object + dict slot)
-ARRAY_OVERHEAD = 176
-#: Python objects of one loss_and_grad call (lists, dict, Grads, scalars)
+
+def _traced_bytes(make, count=64):
+    """Bytes tracemalloc sees per object ``make(i)`` makes, measured once on
+    the running interpreter (a running trace is read, not stopped)."""
+    import tracemalloc
+
+    keep, tracing = [None] * count, tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            keep[i] = make(i)
+        return -(-(tracemalloc.get_traced_memory()[0] - before) // count)
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+
+
+#: bytes tracemalloc sees per ndarray beyond its data: the object and its
+#: shape and strides, allocated apart (NumPy's small cache of those can only
+#: lower it), as sys.getsizeof counts them and as traced (128 B with
+#: CPython 3.11 and NumPy 2.4)
+ARRAY_OVERHEAD = max(sys.getsizeof(np.empty((1, 1), dtype=np.uint8)) - 1,
+                     _traced_bytes(lambda i: np.empty((1, 1), dtype=np.uint8)) - 1)
+#: Python objects of one loss_and_grad call (Call, Result, Grads, the
+#: headers of the dict and lists, scalars): a fixed bound
 BASE_OVERHEAD = 12288
 #: one pointer in a Python list (the dW / db lists hold one per layer)
-LIST_SLOT = 8
+LIST_SLOT = struct.calcsize("P")
+#: an int object above CPython's cached small ints (a dict key k > 256), as
+#: traced (32 B with CPython 3.11, where sys.getsizeof says 28)
+INT_KEY = max(sys.getsizeof(2**20), _traced_bytes(lambda i: i + 2**20))
+#: one entry of a dict's table (hash, key, value); the fixed part of a key
+#: table (the 5-entry one of ``{0: X}`` less its index and entries)
+DICT_ENTRY = 3 * LIST_SLOT
+DICT_KEYS_HEADER = max(0, sys.getsizeof({0: None}) - sys.getsizeof({}) - 8 - 5 * DICT_ENTRY)
 #: reductions / matmul bookkeeping inside one backward step
 BACKWARD_TRANSIENT = 2048
 #: NumPy's default ufunc buffer, in elements (numpy.getbufsize())
 UFUNC_BUFSIZE = 8192
 #: fixed part of one buffered ufunc call
 UFUNC_FIXED = 1152
+
+
+def dict_keys_bytes(log2_size):
+    """Bytes of a dict's key table of ``2 ** log2_size`` slots (CPython's
+    dictobject.c: index bytes by size, two thirds of the slots usable)."""
+    index = 1 if log2_size < 8 else 2 if log2_size < 16 else 4 if log2_size < 32 else 8
+    return DICT_KEYS_HEADER + (index << log2_size) + DICT_ENTRY * ((2 << log2_size) // 3)
+
+
+def fixed_bytes(call):
+    """The call's Python objects: :data:`BASE_OVERHEAD` and the gradient
+    lists made in the measured call (none with ``out=`` alone)."""
+    n = call.n_layers
+    if call.fuse_update:  # two list comprehensions: CPython's over-allocation
+        return BASE_OVERHEAD + 2 * LIST_SLOT * (n + (n >> 3) + 8)
+    return BASE_OVERHEAD + (0 if call.out else 2 * LIST_SLOT * n)  # [None] * n twice
 
 
 def ufunc_buffer(rows, cols, itemsize):
@@ -150,19 +198,42 @@ def simulate(actions, call):
     for k in range(1, n):
         pair[k] = act[k] + act[k + 1] + ftr[k + 1]
     held = {}  # k -> bytes of a[k] held (k >= 1)
-    state = {"acts": 0, "count": 0, "grads": 0, "da": 0}
+    state = {"acts": 0, "count": 0, "grads": 0, "da": 0, "dict": dict_keys_bytes(3)}
+    # the executor's dict of held activations, {0: X} to start: slots in
+    # use, insertions left before a resize, log2 of its table's size
+    table = {"used": 1, "usable": 4, "log2": 3}
     best = {"peak": 0, "acts": 0, "count": 0}
     evals = 0
 
-    base = BASE_OVERHEAD + LIST_SLOT * n * (4 if fuse_update else 2)
+    base = fixed_bytes(call)
 
     def touch(transient, extra_acts=0):
         # a candidate peak: what is held, plus arrays in flight and a temporary
         acts = state["acts"] + state["da"] + extra_acts
-        total = base + acts + state["grads"] + transient
+        total = base + acts + state["grads"] + state["dict"] + transient
         if total > best["peak"]:
             best["peak"] = total
             best["acts"] = acts
+
+    def hold(k, extra_acts=0):
+        # acts[k] = a[k]: its key, and a resize (CPython's GROWTH_RATE, used
+        # * 3) when the table is full, the old table alive until it is copied
+        held[k] = act[k]
+        state["dict"] += INT_KEY if k > 256 else 0
+        if table["usable"] <= 0:
+            log2 = max(3, (3 * table["used"] - 1).bit_length())
+            old, state["dict"] = dict_keys_bytes(table["log2"]), state["dict"] + (
+                dict_keys_bytes(log2) - dict_keys_bytes(table["log2"]))
+            table["log2"], table["usable"] = log2, (2 << log2) // 3 - table["used"]
+            touch(old, extra_acts)
+        table["usable"] -= 1
+        table["used"] += 1
+
+    def release(k):
+        # acts.pop(k): the slot becomes a dummy (no shrinking), the key dies
+        table["used"] -= 1
+        state["dict"] -= INT_KEY if k > 256 else 0
+        return held.pop(k)
 
     update_transient = 1024  # a fused update allocates nothing but its scratch
     seen = set()  # layer shapes whose optimiser scratch exists
@@ -182,8 +253,8 @@ def simulate(actions, call):
                 i = start + 1 + int(np.argmax(pair[start + 1 : stop]))
                 touch(ftr[i + 1], act[i] + act[i + 1])
                 best["count"] = max(best["count"], state["count"] + 2)
-                held[stop] = act[stop]
                 state["acts"] += act[stop]
+                hold(stop, act[stop - 1] if stop - 1 > start else 0)
                 state["count"] += 1
                 continue
             for k in range(start, stop):
@@ -192,19 +263,19 @@ def simulate(actions, call):
                 best["count"] = max(best["count"], state["count"])
                 touch(ftr[k + 1])
                 if keep or k + 1 == stop:
-                    held[k + 1] = act[k + 1]
+                    hold(k + 1)
                 if k > start and k not in held:  # the unkept intermediate a[k] dies
                     state["acts"] -= act[k]
                     state["count"] -= 1
         elif op == LOSS:
             touch(loss_transient(loss, output, sizes[n], batch, itemsize, targets))
-            state["acts"] -= held.pop(n)
+            state["acts"] -= release(n)
             state["count"] -= 1
             state["da"] = act[n]  # the logits' buffer now holds dz
         else:  # BACKWARD
             _, start, stop = action
             for k in range(stop - 1, start - 1, -1):
-                consumed = held.pop(k + 1) if k + 1 < n else 0
+                consumed = release(k + 1) if k + 1 < n else 0
                 reuse = k > 0 and consumed and sizes[k] == sizes[k + 1]
                 if keep_grads:
                     state["grads"] += grad_pair_bytes(sizes[k + 1], sizes[k], itemsize)

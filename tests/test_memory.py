@@ -121,3 +121,69 @@ def test_random_configurations_plan_bounds_tracemalloc(widths, batch, activation
     measured = peak_of_call(net, X, Y, loss, strategy, out)
     predicted = mc.plan(net, batch, strategy, loss, out=out).peak_bytes
     assert measured <= predicted <= 1.05 * measured + 64 * KIB
+
+
+DEEP_NARROW = [
+    # width, batch, n, strategy, out (issue 11, item 6)
+    (8, 4, 1000, mc.Sqrt(), False),
+    (8, 4, 1000, mc.Sqrt(), True),
+    (8, 4, 10_000, mc.Sqrt(), False),
+    (8, 4, 10_000, mc.Sqrt(), True),
+    (8, 4, 10_000, mc.Revolve(8), False),
+    (8, 4, 10_000, mc.Revolve(8), True),
+    (1, 1, 20_000, mc.StoreAll(), False),
+    (1, 1, 20_000, mc.StoreAll(), True),
+]
+
+
+@pytest.mark.parametrize("width, batch, n, strategy, out", DEEP_NARROW)
+def test_plan_bounds_deep_narrow_nets(width, batch, n, strategy, out, make_data, peak_of_call):
+    """Per-layer terms dominate: array overhead, gradient lists (none with
+    out=), the executor's dict of held activations and its int keys."""
+    net = mc.MLP([width] * (n + 1), seed=0, init="normal")
+    X, Y = make_data(net.sizes, batch, "mse")
+    measured = peak_of_call(net, X, Y, "mse", strategy, out)
+    predicted = mc.plan(net, batch, strategy, out=out).peak_bytes
+    assert measured <= predicted <= 1.05 * measured + 64 * KIB, (measured, predicted)
+
+
+@pytest.mark.parametrize("width, n, strategy", [(1, 20_000, mc.Sqrt()), (8, 10_000, mc.Sqrt()),
+                                                (1, 20_000, mc.StoreAll())])
+def test_plan_bounds_deep_fused_step(width, n, strategy, make_data, measured_peak):
+    """A fused step on a deep narrow net as fit runs it (the net's cached
+    Call): the caller's lists of shared buffers (list comprehensions,
+    over-allocated) and no gradient lists."""
+    from mlpckpt.train import grad_buffers
+
+    net = mc.MLP([width] * (n + 1), seed=0, init="normal")
+    X, Y = make_data(net.sizes, 4, "mse")
+    opt = mc.SGD(lr=1e-9)
+
+    def step():
+        grads = grad_buffers(net.weights, net.biases, shared=True)
+
+        def on_layer(k, dW, db):
+            opt.update(2 * k, net.weights[k], dW)
+            opt.update(2 * k + 1, net.biases[k], db)
+
+        net._run(X, Y, "mse", strategy, grads, on_layer)
+
+    measured = measured_peak(step)
+    predicted = mc.plan(net, 4, strategy, fuse_update=True).peak_bytes
+    assert measured <= predicted <= 1.05 * measured + 64 * KIB, (measured, predicted)
+
+
+def test_array_overhead_is_the_running_interpreters():
+    """What tracemalloc sees per array beyond its data, measured here."""
+    import tracemalloc
+
+    keep = [None] * 256
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(256):
+            keep[i] = np.empty((1, 1))
+        per_array = (tracemalloc.get_traced_memory()[0] - before) / 256 - 8
+    finally:
+        tracemalloc.stop()
+    assert per_array <= mc.memory.ARRAY_OVERHEAD <= per_array + 8
