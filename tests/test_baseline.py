@@ -7,6 +7,15 @@ Segments(k) and Revolve(s) for every n from 1 to 1000, and every plan
 figure of 1210 calls (fixed strategies and Budgets, every loss, both
 dtypes, with and without ``out=`` and ``fuse_update``, uniform and uneven
 widths). Any difference is a change of behaviour.
+
+Re-recorded once since, on purpose (issue 11): the memory model now takes
+the per-array overhead from the interpreter, counts gradient lists only
+where a call makes them, models the executor's dict of held activations,
+and the losses' new temporaries. Against the first record the fixed
+strategies' records for n = 1..1000 are identical, and in the calls only
+``peak_bytes`` and ``activation_bytes`` changed (no actions digest,
+``forward_evals``, ``max_stored`` or refusal), the Budget rows following
+the new peaks.
 """
 
 import json
