@@ -73,10 +73,14 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         a gradient non-finite; the message says what was non-finite
         (:mod:`mlpckpt.finite`). No NumPy RuntimeWarning escapes.
     """
-    flagged = []  # NumPy's floating-point error reports, instead of warnings
-    with np.errstate(all="call", under="ignore", call=lambda kind, flag: flagged.append(kind)):
+    flagged = [False]  # set by NumPy's floating-point error reports, instead of warnings
+
+    def report(kind, flag):
+        flagged[0] = True
+
+    with np.errstate(all="call", under="ignore", call=report):
         result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer)
-    if flagged and on_layer is None:  # an overflow or invalid operation on the way
+    if flagged[0] and on_layer is None:  # an overflow or invalid operation on the way
         finite.check_grads(result.dW, result.db, weights, biases, X, Y)
     return result
 

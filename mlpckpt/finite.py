@@ -5,8 +5,8 @@ scalar (:func:`check_loss`), :meth:`mlpckpt.MLP.forward` its logits and the
 training step its gradients (:func:`check_grads`); these only run an array
 check where a cheap one failed, and then say what was non-finite: the first
 weight or bias block holding NaN or inf, else X or Y, else an overflow in
-the computation from finite values. None allocates an array-sized temporary
-unless it is about to raise.
+the computation from finite values. The checks are sums (no array-sized
+temporary) unless a sum overflows or they are about to raise.
 """
 
 import numpy as np

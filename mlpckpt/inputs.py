@@ -168,9 +168,10 @@ def check_out(out, weights, biases, X=None, Y=None):
     writable and C-contiguous, and share memory with no weight, bias, ``X``,
     ``Y`` or other buffer. All checks come before anything is written.
 
-    The overlap test sorts the buffers' byte ranges (exact, as they are
-    C-contiguous) and compares neighbours: O(n log n), in a scratch kept on
-    ``out``. ``weights``, ``biases`` must have passed :func:`check_params`.
+    The overlap test is O(n log n), in a scratch kept on ``out``: a fast
+    pass sorts the arrays' memory owners (arrays owning their memory share
+    none unless they are one); arrays sharing an owner get the exact pass,
+    which sorts their byte ranges (exact, as they are C-contiguous). ``weights``, ``biases`` must have passed :func:`check_params`.
     """
     if not isinstance(out, Grads):
         raise ValueError(f"out: expected a Grads object, got {type(out).__name__}")

@@ -187,8 +187,9 @@ def fit_lbfgs(loss_and_grad, weights, biases, *, maxiter=200, tol=None):
     """L-BFGS-B over parameter blocks through ``scipy.optimize.minimize(jac=True)``.
 
     The blocks are written in place: the result when ``minimize`` returns,
-    the last point evaluated when it raises, so references to them stay
-    valid. The optimiser works on one flat float64 vector ``W0, b0, W1,
+    the last iterate it accepted when an evaluation raises ValueError (e.g.
+    a loss that overflowed at a trial point of the line search), the last
+    point evaluated on an interrupt; references to them stay valid. The optimiser works on one flat float64 vector ``W0, b0, W1,
     b1, ...``; the evaluations run on views of a copy of it in the blocks'
     dtype.
 
@@ -227,16 +228,25 @@ def fit_lbfgs(loss_and_grad, weights, biases, *, maxiter=200, tol=None):
         value = loss_and_grad(*at, *grads)
         return float(value), grad.astype(np.float64)
 
+    accepted = [theta.astype(np.float64)]  # the last iterate minimize accepted
+
+    def keep(xk):
+        accepted[0] = np.array(xk, copy=True)
+
     try:
         result = minimize(
             fun,
-            theta.astype(np.float64),
+            accepted[0].copy(),
             jac=True,
             method="L-BFGS-B",
             tol=tol,
+            callback=keep,
             options={"maxiter": maxiter},
         )
         theta[:] = result.x
+    except ValueError:  # an evaluation failed (non-finite): not that trial point
+        theta[:] = accepted[0]
+        raise
     finally:
         for mine, view in zip([*weights, *biases], [*at[0], *at[1]]):
             mine[...] = view

@@ -314,3 +314,24 @@ def test_bad_lbfgs_tol(net, data, tol):
         train.fit_lbfgs(lambda *a: 0.0, net.weights, net.biases, tol=tol)
     assert all(np.array_equal(a, b) for a, b in zip(before, net.weights))
     assert net.fit_lbfgs(X, labels, "cross_entropy", maxiter=2, tol=1e-3).nit <= 2
+
+
+def test_fit_lbfgs_keeps_the_last_accepted_iterate_when_an_evaluation_raises():
+    from mlpckpt import train
+
+    W, b = np.zeros((2, 3)), np.zeros((2, 1))
+    seen = []
+
+    def loss_and_grad(weights, biases, dW, db):
+        w, c = weights[0], biases[0]
+        if np.abs(w).max() > 4 or np.abs(c).max() > 4:
+            raise ValueError("loss is inf: overflow in the computation")
+        seen.append((w.copy(), c.copy()))
+        dW[0][...] = 2 * (w - 10)
+        db[0][...] = 2 * (c - 10)
+        return float(np.sum((w - 10) ** 2) + np.sum((c - 10) ** 2))
+
+    with pytest.raises(ValueError, match="overflow"):
+        train.fit_lbfgs(loss_and_grad, [W], [b], maxiter=50)
+    assert np.abs(W).max() <= 4 and np.abs(b).max() <= 4  # not the failing trial point
+    assert any(np.array_equal(W, w) and np.array_equal(b, c) for w, c in seen)
