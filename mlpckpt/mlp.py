@@ -158,7 +158,6 @@ class MLP:
     def _run(self, X, Y, loss, strategy, grads, on_layer, params=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
         # params=(weights, biases) runs on other arrays of the net's shapes.
-        check_params(self.weights, self.biases, self.sizes, self.dtype)  # a callback may set them
         call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y))
         actions = compile_actions(check_strategy(strategy), call)
         weights, biases = params if params is not None else (self.weights, self.biases)
@@ -241,6 +240,7 @@ class MLP:
         strategy = check_strategy(strategy)
 
         def gradient(Xb, Yb, grads, on_layer):
+            check_params(self.weights, self.biases, self.sizes, self.dtype)  # a callback may set them
             return self._run(Xb, Yb, loss, strategy, grads, on_layer).loss
 
         opt = make_optimizer(optimizer, lr)
