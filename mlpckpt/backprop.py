@@ -91,7 +91,8 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
     dtype = np.result_type(weights[0], X)
     dW = grads[0] if grads is not None else [None] * n
     db = grads[1] if grads is not None else [None] * n
-    acts = {0: X}
+    acts = [None] * (n + 1)  # acts[k]: the held a[k], else None (memory.fixed_bytes)
+    acts[0] = X
     da = None
     value = None
     evals = 0
@@ -113,11 +114,13 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
         elif op == LOSS:
             value = losses.loss_and_dz(loss, output, acts[n], Y)
             finite.check_loss(value, weights, biases, X, Y)  # before any backward step
-            da = acts.pop(n)
+            da, acts[n] = acts[n], None
         else:  # BACKWARD
             _, start, stop = action
             for k in range(stop - 1, start - 1, -1):
-                a = acts.pop(k + 1) if k + 1 < n else None
+                a = None
+                if k + 1 < n:  # consumed: its buffer becomes scratch
+                    a, acts[k + 1] = acts[k + 1], None
                 if grads is None:
                     dW[k] = np.empty(weights[k].shape, dtype=dtype)
                     db[k] = np.empty(biases[k].shape, dtype=dtype)

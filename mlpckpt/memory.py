@@ -1,11 +1,12 @@
 """Byte accounting: the tracemalloc peak a schedule will reach.
 
-:func:`simulate` replays a schedule's actions for a call (a
-:class:`mlpckpt.plan.Call`: sizes, batch, dtype, activations, loss, output,
-out, fuse_update, targets) with the allocation rules of the executor,
-:func:`mlpckpt.backprop.execute` (its module docstring), and adds the hidden
-temporaries NumPy makes (paper_notes/checkpointing.md, "Memory model",
-eqs. C10-C12):
+The memory model is data: :func:`model` turns a call (a
+:class:`mlpckpt.plan.Call`) into a :class:`Model`, a few per-layer tables of
+bytes, and both :func:`simulate` (the price of one schedule) and the
+searches of :mod:`mlpckpt.budget` read only those tables
+(paper_notes/checkpointing.md, "Memory model", eqs. C10-C14). The tables
+mirror the allocation rules of the executor, :func:`mlpckpt.backprop.execute`
+(its module docstring), plus the hidden temporaries NumPy makes:
 
 * every array costs its data plus :data:`ARRAY_OVERHEAD` (the ndarray object
   and its shape and strides, which tracemalloc also sees), taken from the
@@ -17,162 +18,129 @@ eqs. C10-C12):
 * a backward step's reductions and matmuls allocate under
   :data:`BACKWARD_TRANSIENT` bytes;
 * a fixed :data:`BASE_OVERHEAD` covers the call's Python objects, plus
-  :data:`LIST_SLOT` bytes per layer for each list of gradients made in the
-  call (:func:`fixed_bytes`; none with ``out=`` alone);
-* the executor keeps the held activations in a dict keyed by layer index:
-  its hash table grows by CPython's rule (:func:`dict_keys_bytes`; old and
-  new tables alive during a resize, never shrunk by a pop), and each key
-  above 256 is an int object of :data:`INT_KEY` bytes.
+  :data:`LIST_SLOT` bytes per layer for the executor's list of held
+  activations and for each list of gradients made in the call
+  (:func:`fixed_bytes`).
 
 Everything is integers; the only arrays are per-layer byte counts.
 """
 
-import struct
-import sys
+from dataclasses import dataclass
 
 import numpy as np
 
 from .actions import FORWARD, LOSS
+from .costs import (  # re-exported: the memory model's constants and costs
+    ARRAY_OVERHEAD, BACKWARD_TRANSIENT, BASE_OVERHEAD, LIST_SLOT, UFUNC_BUFSIZE, UFUNC_FIXED,
+    UPDATE_TRANSIENT, fixed_bytes, forward_transient, grad_pair_bytes, loss_transient,
+    shared_grad_bytes, ufunc_buffer,
+)
 
 __all__ = [
-    "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "INT_KEY",
-    "dict_keys_bytes", "fixed_bytes", "ufunc_buffer", "forward_transient", "loss_transient",
-    "grad_pair_bytes", "shared_grad_bytes", "simulate",
+    "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "UPDATE_TRANSIENT",
+    "UFUNC_BUFSIZE", "UFUNC_FIXED", "fixed_bytes", "ufunc_buffer", "forward_transient",
+    "loss_transient", "grad_pair_bytes", "shared_grad_bytes", "Model", "model", "simulate",
 ]
 
 
-def _traced_bytes(make, count=64):
-    """Bytes tracemalloc sees per object ``make(i)`` makes, measured once on
-    the running interpreter (a running trace is read, not stopped)."""
-    import tracemalloc
+@dataclass(frozen=True)
+class Model:
+    """The memory of one call as data (paper_notes/checkpointing.md, eq. C13).
 
-    keep, tracing = [None] * count, tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for i in range(count):
-            keep[i] = make(i)
-        return -(-(tracemalloc.get_traced_memory()[0] - before) // count)
-    finally:
-        if not tracing:
-            tracemalloc.stop()
+    A schedule's peak is the largest of its events' bytes, and each event's
+    bytes are ``base`` plus the held activations plus a term read off these
+    tables. "State ``t``" is the moment the backward steps of layers
+    ``>= t`` are done (``t = n``: just after the loss).
 
+    Attributes
+    ----------
+    base : int
+        Bytes alive for the whole call (:func:`fixed_bytes`, and a fused
+        step's gradient buffers).
+    act : tuple of int, length n + 1
+        Bytes of ``a[k]`` (``act[0] = 0``: ``X`` is the caller's).
+    fwd : tuple of int, length n
+        Bytes the evaluation of layer ``k`` adds to what is held: its output
+        ``a[k+1]`` and its temporary. Evaluated from an intermediate (an
+        unkept ``a[k]``), ``act[k]`` comes on top.
+    loss : int
+        Temporary bytes of the loss, on top of ``a[n]`` and what is held.
+    top : tuple of int, length n + 1
+        Bytes alive in state ``t`` besides the held ``a[k]``, ``k < t``:
+        ``a[t]`` (``0 < t < n``), the gradient ``da`` of ``a[t]`` (``t > 0``)
+        and the weight gradients (or optimiser scratch) made so far.
+    top_acts : tuple of int, length n + 1
+        The activation part of ``top`` (``a[t]`` and ``da``).
+    back : tuple of int, length n
+        Bytes backward step ``k`` adds to state ``k + 1`` (whose held ``a[k]``
+        it reads): ``dW[k]``, ``db[k]`` unless given, a new ``da[k]`` unless
+        it reuses the buffer of ``a[k+1]``, and its temporary.
+    back_acts : tuple of int, length n
+        The activation part of ``back`` (the new ``da[k]``).
+    update : int or None
+        Fused step: bytes of the update that follows each backward step, on
+        top of state ``k``; None without ``fuse_update``.
+    """
 
-#: bytes tracemalloc sees per ndarray beyond its data: the object and its
-#: shape and strides, allocated apart (NumPy's small cache of those can only
-#: lower it), as sys.getsizeof counts them and as traced (128 B with
-#: CPython 3.11 and NumPy 2.4)
-ARRAY_OVERHEAD = max(sys.getsizeof(np.empty((1, 1), dtype=np.uint8)) - 1,
-                     _traced_bytes(lambda i: np.empty((1, 1), dtype=np.uint8)) - 1)
-#: Python objects of one loss_and_grad call (Call, Result, Grads, the
-#: headers of the dict and lists, scalars): a fixed bound
-BASE_OVERHEAD = 12288
-#: one pointer in a Python list (the dW / db lists hold one per layer)
-LIST_SLOT = struct.calcsize("P")
-#: an int object above CPython's cached small ints (a dict key k > 256), as
-#: traced (32 B with CPython 3.11, where sys.getsizeof says 28)
-INT_KEY = max(sys.getsizeof(2**20), _traced_bytes(lambda i: i + 2**20))
-#: one entry of a dict's table (hash, key, value); the fixed part of a key
-#: table (the 5-entry one of ``{0: X}`` less its index and entries)
-DICT_ENTRY = 3 * LIST_SLOT
-DICT_KEYS_HEADER = max(0, sys.getsizeof({0: None}) - sys.getsizeof({}) - 8 - 5 * DICT_ENTRY)
-#: reductions / matmul bookkeeping inside one backward step
-BACKWARD_TRANSIENT = 2048
-#: NumPy's default ufunc buffer, in elements (numpy.getbufsize())
-UFUNC_BUFSIZE = 8192
-#: fixed part of one buffered ufunc call
-UFUNC_FIXED = 1152
+    base: int
+    act: tuple
+    fwd: tuple
+    loss: int
+    top: tuple
+    top_acts: tuple
+    back: tuple
+    back_acts: tuple
+    update: object = None
 
-
-def dict_keys_bytes(log2_size):
-    """Bytes of a dict's key table of ``2 ** log2_size`` slots (CPython's
-    dictobject.c: index bytes by size, two thirds of the slots usable)."""
-    index = 1 if log2_size < 8 else 2 if log2_size < 16 else 4 if log2_size < 32 else 8
-    return DICT_KEYS_HEADER + (index << log2_size) + DICT_ENTRY * ((2 << log2_size) // 3)
-
-
-def fixed_bytes(call):
-    """The call's Python objects: :data:`BASE_OVERHEAD` and the gradient
-    lists made in the measured call (none with ``out=`` alone)."""
-    n = call.n_layers
-    if call.fuse_update:  # two list comprehensions: CPython's over-allocation
-        return BASE_OVERHEAD + 2 * LIST_SLOT * (n + (n >> 3) + 8)
-    return BASE_OVERHEAD + (0 if call.out else 2 * LIST_SLOT * n)  # [None] * n twice
+    @property
+    def n_layers(self):
+        return len(self.fwd)
 
 
-def ufunc_buffer(rows, cols, itemsize):
-    """Bytes of NumPy's buffer for a broadcast ``(rows, cols) op= (rows, 1)``."""
-    if cols == 1:  # same shapes: no broadcasting, no buffer
-        return 0
-    if rows == 1:
-        return UFUNC_FIXED
-    return min(rows * cols, UFUNC_BUFSIZE) * itemsize + UFUNC_FIXED
+def model(call):
+    """The :class:`Model` of ``call`` (a :class:`mlpckpt.plan.Call`)."""
+    sizes, batch, itemsize, n = call.sizes, call.batch, call.itemsize, call.n_layers
+    act = [0] + [s * batch * itemsize + ARRAY_OVERHEAD for s in sizes[1:]]
+    hidden = list(call.activations) + [None]  # the last layer has no map
+    fwd = [act[k + 1] + forward_transient(sizes[k + 1], batch, itemsize, hidden[k])
+           for k in range(n)]
+    keep_grads = not call.out and not call.fuse_update
+    pair = [grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]
+    base = fixed_bytes(call)
+    if call.fuse_update:
+        base += shared_grad_bytes(sizes, itemsize)
+    grads, seen = [0] * (n + 1), set()  # grads[t]: made by steps >= t
+    for k in range(n - 1, -1, -1):
+        shape = (sizes[k + 1], sizes[k])
+        grads[k] = grads[k + 1] + (pair[k] if keep_grads else 0)
+        if call.fuse_update and shape not in seen:  # the optimiser's scratch
+            seen.add(shape)
+            grads[k] += pair[k]
+    top_acts = [(act[t] if 0 < t < n else 0) + (act[t] if t > 0 else 0) for t in range(n + 1)]
+    back_acts = [act[k] if k > 0 and (k + 1 == n or sizes[k] != sizes[k + 1]) else 0
+                 for k in range(n)]
+    back = [back_acts[k] + (pair[k] if keep_grads else 0) + BACKWARD_TRANSIENT for k in range(n)]
+    loss = loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets)
+    return Model(
+        base=base, act=tuple(act), fwd=tuple(fwd), loss=loss,
+        top=tuple(a + g for a, g in zip(top_acts, grads)), top_acts=tuple(top_acts),
+        back=tuple(back), back_acts=tuple(back_acts),
+        update=UPDATE_TRANSIENT if call.fuse_update else None,
+    )
 
 
-def forward_transient(rows, batch, itemsize, activation):
-    """Peak temporary bytes inside one ``layer_forward`` (eq. C11)."""
-    bias = ufunc_buffer(rows, batch, itemsize)
-    if activation == "leaky_relu":  # chunked temporary 0.01 * z
-        return max(bias, min(rows * batch, UFUNC_BUFSIZE) * itemsize + ARRAY_OVERHEAD)
-    return bias
-
-
-def loss_transient(loss, output, n_out, batch, itemsize, targets):
-    """Peak temporary bytes of the loss (eq. C12): one ``(n_out, batch)``
-    array unless the loss works in place (mse with identity output), the
-    ``(batch,)`` vectors alive at its peak (column maxima, sums, logs, label
-    indices), a ufunc buffer where a column vector is broadcast, and
-    Python-level bookkeeping."""
-    if loss == "mse" and output == "identity":
-        return 2048
-    full = n_out * batch * itemsize + ARRAY_OVERHEAD
-    fvec = batch * itemsize + ARRAY_OVERHEAD  # a (batch,) vector of the dtype
-    index = 2 * (batch * 8 + ARRAY_OVERHEAD)  # int64 columns and each column's top entry
-    if loss == "cross_entropy" and targets == "labels":
-        vectors = index + 2 * fvec + batch + ARRAY_OVERHEAD  # sums, totals; the label mask
-    elif loss == "cross_entropy":
-        vectors = index + 3 * fvec  # sums, totals, the target mass off the top entry
-    elif output == "softmax":  # mse through the softmax Jacobian
-        vectors = fvec
-    else:  # bce, or mse through a sigmoid: elementwise only
-        return full + 4096
-    return full + vectors + ufunc_buffer(n_out, batch, itemsize) + 4096
-
-
-def grad_pair_bytes(rows, cols, itemsize):
-    """Bytes of one layer's ``(dW, db)``: a ``(rows, cols)`` array and a
-    ``(rows, 1)`` one (also the size of a fused step's optimiser scratch)."""
-    return rows * (cols + 1) * itemsize + 2 * ARRAY_OVERHEAD
-
-
-def shared_grad_bytes(sizes, itemsize):
-    """Bytes of a fused step's gradient buffers.
-
-    ``fit(..., fuse_update=True)`` keeps one ``(dW, db)`` pair per distinct
-    layer shape; a fresh SGD optimiser adds one scratch pair of the same
-    size per shape as its update first meets it (momentum and Adam state,
-    which is model-sized, comes on top and is not predicted)."""
-    shapes = {(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)}
-    return sum(grad_pair_bytes(rows, cols, itemsize) for rows, cols in shapes)
-
-
-def simulate(actions, call):
-    """Replay ``actions`` for ``call``; return the predicted memory figures.
+def simulate(actions, call_or_model):
+    """Replay ``actions``; return the predicted memory figures.
 
     The schedule is taken as checked (:func:`mlpckpt.actions.check_actions`).
+    Time linear in the actions plus the backward steps; a keep-none forward
+    range is priced by a vectorised maximum over its layers.
 
     Parameters
     ----------
     actions : sequence of tuple of int
-    call : Call
-        What the run does (:class:`mlpckpt.plan.Call`): ``sizes`` (length
-        n + 1), ``batch``, ``itemsize``, ``activations`` (leaky_relu has a
-        chunked temporary), ``loss``, ``output``, ``out`` (gradient buffers
-        given, not allocated by the call), ``fuse_update`` (gradients live
-        in one buffer per distinct layer shape, allocated by the caller, see
-        :func:`mlpckpt.train.grad_buffers`) and ``targets`` (``"labels"`` or
-        ``"onehot"``, the form of cross-entropy targets).
+    call_or_model : Call or Model
+        The call (:class:`mlpckpt.plan.Call`), or its :class:`Model`.
 
     Returns
     -------
@@ -181,117 +149,57 @@ def simulate(actions, call):
         gradients alive at the peak), ``max_stored`` (most ``a[k]``,
         ``k >= 1``, alive at once), ``forward_evals``.
     """
-    sizes, batch, itemsize = call.sizes, call.batch, call.itemsize
-    loss, output, targets = call.loss, call.output, call.targets
-    out, fuse_update = call.out, call.fuse_update
-    n = call.n_layers
-    act = [s * batch * itemsize + ARRAY_OVERHEAD for s in sizes]
-    hidden = list(call.activations) + ["identity"]
-    keep_grads = not out and not fuse_update
-    # temporary of the forward step that produces a[k] (k >= 1)
-    ftr = [0] + [
-        forward_transient(sizes[k + 1], batch, itemsize, hidden[k] if k + 1 < n else None)
-        for k in range(n)
-    ]
-    # pair[k]: a[k] (an intermediate) and a[k+1] alive while a[k+1] is computed
-    pair = np.zeros(n + 1, dtype=np.int64)
-    for k in range(1, n):
-        pair[k] = act[k] + act[k + 1] + ftr[k + 1]
-    held = {}  # k -> bytes of a[k] held (k >= 1)
-    state = {"acts": 0, "count": 0, "grads": 0, "da": 0, "dict": dict_keys_bytes(3)}
-    # the executor's dict of held activations, {0: X} to start: slots in
-    # use, insertions left before a resize, log2 of its table's size
-    table = {"used": 1, "usable": 4, "log2": 3}
-    best = {"peak": 0, "acts": 0, "count": 0}
+    m = call_or_model if isinstance(call_or_model, Model) else model(call_or_model)
+    n, act, fwd = m.n_layers, m.act, m.fwd
+    # an intermediate a[i] and the evaluation of layer i from it
+    pair = np.array([0] + [act[i] + fwd[i] for i in range(1, n)], dtype=np.int64)
+    pair_acts = np.array([0] + [act[i] + act[i + 1] for i in range(1, n)], dtype=np.int64)
+    state = {"held": 0, "count": 0, "top": 0, "top_acts": 0}
+    best = {"peak": -1, "acts": 0, "count": 0}
     evals = 0
 
-    base = fixed_bytes(call)
-
-    def touch(transient, extra_acts=0):
-        # a candidate peak: what is held, plus arrays in flight and a temporary
-        acts = state["acts"] + state["da"] + extra_acts
-        total = base + acts + state["grads"] + state["dict"] + transient
+    def touch(extra, extra_acts, extra_count=0):
+        # a candidate peak: what is held and the backward state, plus the event's bytes
+        total = m.base + state["held"] + state["top"] + extra
         if total > best["peak"]:
-            best["peak"] = total
-            best["acts"] = acts
+            best["peak"], best["acts"] = total, state["held"] + state["top_acts"] + extra_acts
+        best["count"] = max(best["count"], state["count"] + extra_count)
 
-    def hold(k, extra_acts=0):
-        # acts[k] = a[k]: its key, and a resize (CPython's GROWTH_RATE, used
-        # * 3) when the table is full, the old table alive until it is copied
-        held[k] = act[k]
-        state["dict"] += INT_KEY if k > 256 else 0
-        if table["usable"] <= 0:
-            log2 = max(3, (3 * table["used"] - 1).bit_length())
-            old, state["dict"] = dict_keys_bytes(table["log2"]), state["dict"] + (
-                dict_keys_bytes(log2) - dict_keys_bytes(table["log2"]))
-            table["log2"], table["usable"] = log2, (2 << log2) // 3 - table["used"]
-            touch(old, extra_acts)
-        table["usable"] -= 1
-        table["used"] += 1
-
-    def release(k):
-        # acts.pop(k): the slot becomes a dummy (no shrinking), the key dies
-        table["used"] -= 1
-        state["dict"] -= INT_KEY if k > 256 else 0
-        return held.pop(k)
-
-    update_transient = 1024  # a fused update allocates nothing but its scratch
-    seen = set()  # layer shapes whose optimiser scratch exists
-    if fuse_update:
-        state["grads"] = shared_grad_bytes(sizes, itemsize)
+    def hold(k):
+        state["held"] += act[k]
+        state["count"] += 1
 
     for action in actions:
         op = action[0]
         if op == FORWARD:
             _, start, stop, keep = action
             evals += stop - start
-            if not keep and stop - start >= 2:
-                # Fast path (a range kept nowhere but at its end): the peak is
-                # the largest pair of consecutive buffers plus that step's
-                # temporary, found by a vectorised max, not a Python loop.
-                touch(ftr[start + 1], act[start + 1])  # a[start] is held already
-                i = start + 1 + int(np.argmax(pair[start + 1 : stop]))
-                touch(ftr[i + 1], act[i] + act[i + 1])
-                best["count"] = max(best["count"], state["count"] + 2)
-                state["acts"] += act[stop]
-                hold(stop, act[stop - 1] if stop - 1 > start else 0)
-                state["count"] += 1
-                continue
-            for k in range(start, stop):
-                state["acts"] += act[k + 1]
-                state["count"] += 1
-                best["count"] = max(best["count"], state["count"])
-                touch(ftr[k + 1])
-                if keep or k + 1 == stop:
+            if keep:  # each step from the held a[k]
+                for k in range(start, stop):
+                    touch(fwd[k], act[k + 1], 1)
                     hold(k + 1)
-                if k > start and k not in held:  # the unkept intermediate a[k] dies
-                    state["acts"] -= act[k]
-                    state["count"] -= 1
+                continue
+            touch(fwd[start], act[start + 1], 1)  # from the held a[start] (or X)
+            if stop - start >= 2:  # then from intermediates: the widest pair
+                i = start + 1 + int(np.argmax(pair[start + 1 : stop]))
+                touch(int(pair[i]), int(pair_acts[i]), 2)
+            hold(stop)
         elif op == LOSS:
-            touch(loss_transient(loss, output, sizes[n], batch, itemsize, targets))
-            state["acts"] -= release(n)
+            touch(m.loss, 0)
+            state["held"] -= act[n]
             state["count"] -= 1
-            state["da"] = act[n]  # the logits' buffer now holds dz
+            state["top"], state["top_acts"] = m.top[n], m.top_acts[n]
         else:  # BACKWARD
             _, start, stop = action
             for k in range(stop - 1, start - 1, -1):
-                consumed = release(k + 1) if k + 1 < n else 0
-                reuse = k > 0 and consumed and sizes[k] == sizes[k + 1]
-                if keep_grads:
-                    state["grads"] += grad_pair_bytes(sizes[k + 1], sizes[k], itemsize)
-                new_da = act[k] if k > 0 and not reuse else 0
-                state["da"] += new_da  # old da, new da and a[k+1] all alive here
-                touch(BACKWARD_TRANSIENT)
-                if consumed:
-                    state["acts"] -= consumed
+                touch(m.back[k], m.back_acts[k])
+                if k + 1 < n:  # a[k+1] is consumed; a[k] now belongs to the state
                     state["count"] -= 1
-                state["da"] = act[k] if k > 0 else 0
-                if fuse_update:  # the update runs now; a new shape gets its scratch
-                    shape = (sizes[k + 1], sizes[k])
-                    if shape not in seen:
-                        seen.add(shape)
-                        state["grads"] += grad_pair_bytes(*shape, itemsize)
-                    touch(update_transient)
+                if k > 0:
+                    state["held"] -= act[k]
+                state["top"], state["top_acts"] = m.top[k], m.top_acts[k]
+                if m.update is not None:
+                    touch(m.update, 0)
     return {
         "peak_bytes": best["peak"],
         "activation_bytes": best["acts"],

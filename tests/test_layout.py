@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mlpckpt"
-PLANNING_ORDER = ["_validate", "actions", "strategies", "memory", "schedule", "budget", "plan"]
+PLANNING_ORDER = ["_validate", "actions", "strategies", "costs", "memory", "schedule", "budget", "plan"]
 
 
 def _modules():
