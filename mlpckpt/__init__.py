@@ -12,7 +12,7 @@ from .mlp import MLP, load
 from .budget import Budget
 from .plan import plan
 from .schedule import Schedule
-from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
+from .strategies import Actions, Revolve, Segments, Sqrt, StoreAll, Strategy
 from .optim import SGD, Adam, Optimizer
 from .netcheck import gradcheck
 from .report import GradcheckReport
@@ -30,6 +30,7 @@ __all__ = [
     "Sqrt",
     "Revolve",
     "Budget",
+    "Actions",
     "Schedule",
     "load",
     "plan",

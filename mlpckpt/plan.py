@@ -29,7 +29,9 @@ __all__ = ["Call", "check_net", "make_call", "check_strategy", "compile_actions"
 #: takes seconds to plan; a Revolve(0) schedule at n = 10,000 is 20,000 tuples)
 CACHE_SIZE = 32
 
-_STRATEGY_EXPECTED = "expected StoreAll(), Segments(k), Sqrt(), Revolve(slots), Budget(max_bytes) or None"
+_STRATEGY_EXPECTED = (
+    "expected StoreAll(), Segments(k), Sqrt(), Revolve(slots), Budget(max_bytes), Actions(steps) or None"
+)
 
 
 @dataclass(frozen=True)

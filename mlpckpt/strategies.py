@@ -11,10 +11,11 @@ C3-C9.
 """
 
 import math
+import operator
 from dataclasses import dataclass
 
 from ._validate import check_int
-from .actions import BACKWARD, FORWARD, LOSS
+from .actions import BACKWARD, FORWARD, LOSS, check_actions
 
 __all__ = [
     "Strategy",
@@ -22,6 +23,7 @@ __all__ = [
     "Segments",
     "Sqrt",
     "Revolve",
+    "Actions",
     "griewank_t",
     "binomial_reps",
     "binomial_split",
@@ -100,6 +102,67 @@ class Revolve(Strategy):
 
     def actions(self, call):
         return revolve_actions(call.n_layers, self.slots)
+
+
+@dataclass(frozen=True)
+class Actions(Strategy):
+    """An explicit schedule in the action vocabulary (:mod:`mlpckpt.actions`).
+
+    ``Actions(steps)`` takes a sequence of actions (tuples or lists of
+    ints) and checks its structure at once; that it fits the net (its
+    depth) is checked when it is planned or run, before any array is
+    touched. Either check raises ``ValueError`` naming the first bad action
+    and why. ``plan`` prices it and ``loss_and_grad``/``fit`` run it like
+    any other strategy, e.g. a schedule from another planner, or
+    ``plan(net, b, s).actions`` of any strategy.
+
+    Attributes
+    ----------
+    steps : tuple of tuple of int
+    n_layers : int
+        The depth the schedule is for (the last layer its forward actions
+        reach).
+    """
+
+    steps: tuple
+
+    def __post_init__(self):
+        steps = _as_actions(self.steps)
+        n = max((a[2] for a in steps if a and a[0] == FORWARD and len(a) == 4), default=0)
+        object.__setattr__(self, "steps", check_actions(steps, n))
+
+    @property
+    def n_layers(self):
+        return max(a[2] for a in self.steps if a[0] == FORWARD)
+
+    def actions(self, call):
+        if call.n_layers != self.n_layers:
+            raise ValueError(
+                f"strategy: Actions is a schedule for {self.n_layers} layers, "
+                f"the net has {call.n_layers}"
+            )
+        return self.steps
+
+    def __repr__(self):
+        return f"Actions(<{len(self.steps)} actions for {self.n_layers} layers>)"
+
+
+def _as_actions(steps):
+    """``steps`` as a tuple of int tuples, or a ValueError naming the first
+    entry that is not a sequence of ints."""
+    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
+        raise ValueError(f"actions: expected a sequence of action tuples, got {steps!r:.80}")
+    out = []
+    for i, action in enumerate(steps):
+        if not isinstance(action, (tuple, list)):
+            raise ValueError(f"actions[{i}]: expected a tuple of ints, got {action!r:.80}")
+        try:
+            if any(isinstance(x, bool) for x in action):
+                raise TypeError
+            out.append(tuple(operator.index(x) for x in action))
+        except TypeError:
+            raise ValueError(f"actions[{i}]: expected a tuple of ints, got {action!r:.80}") from None
+    return tuple(out)
 
 
 def segment_bounds(n, k):
