@@ -1,0 +1,213 @@
+"""Budget and pareto held to an independent exhaustive reference (issue 12).
+
+The reference (tests/enumerate_schedules.py) enumerates schedules of the
+action vocabulary and keeps the exact (peak, evaluations) frontier, priced
+by the library's memory model; it never calls mlpckpt.budget. ``Budget(b)``
+must give the frontier's answer at every budget, and ``pareto`` the frontier.
+"""
+
+import itertools
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import enumerate_schedules as es
+import mlpckpt as mc
+from mlpckpt.actions import BACKWARD, FORWARD, LOSS, check_actions
+
+# (loss, output, targets): every loss with every output it accepts
+LOSSES = [
+    ("mse", "identity", "labels"), ("mse", "sigmoid", "labels"), ("mse", "softmax", "labels"),
+    ("bce", "sigmoid", "labels"), ("cross_entropy", "softmax", "labels"),
+    ("cross_entropy", "softmax", "onehot"),
+]
+HIDDEN = ["tanh", "relu", "leaky_relu", "sigmoid", "softplus", "identity"]
+
+
+def spec(sizes, activations="tanh", output="identity", dtype="float64"):
+    """What plan() reads of a net (no weights drawn)."""
+    if isinstance(activations, str):
+        activations = [activations] * (len(sizes) - 2)
+    return SimpleNamespace(sizes=tuple(sizes), activations=list(activations), output=output,
+                           dtype=np.dtype(dtype))
+
+
+def random_case(seed):
+    """A random chain and call (n <= 7): uniform widths for even seeds,
+    uneven (1..140) for odd ones."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 8))
+    if seed % 2 == 0:
+        sizes = [int(rng.integers(1, 141))] * (n + 1)
+    else:
+        sizes = [int(x) for x in rng.integers(1, 141, size=n + 1)]
+    loss, output, targets = LOSSES[int(rng.integers(len(LOSSES)))]
+    acts = [HIDDEN[int(i)] for i in rng.integers(len(HIDDEN), size=n - 1)]
+    net = spec(sizes, acts, output, ("float64", "float32")[int(rng.integers(2))])
+    kw = dict(loss=loss, out=bool(rng.integers(2)), fuse_update=bool(rng.random() < 0.25),
+              targets=targets)
+    return net, int(rng.integers(1, 33)), kw
+
+
+def budgets(front):
+    """Every frontier peak, one byte below it, midway to the next, and above the last."""
+    peaks = [p for p, _, _ in front]
+    out = set(peaks) | {p - 1 for p in peaks[1:]} | {peaks[-1] + 4096}
+    out |= {(a + b) // 2 for a, b in zip(peaks, peaks[1:])}
+    return sorted(out)
+
+
+def check_case(net, batch, kw, front=None):
+    """Failures of pareto and Budget against the reference, as strings."""
+    front = es.frontier(net, batch, **kw) if front is None else front
+    where = f"sizes={list(net.sizes)} acts={net.activations} {net.output} {net.dtype} batch={batch} {kw}"
+    fails = []
+    ref = [(p, e) for p, e, _ in front]
+    got = [(s.peak_bytes, s.forward_evals) for s in mc.pareto(net, batch, **kw)]
+    if got != ref:
+        fails.append(f"{where}: pareto {got} != reference {ref}")
+    for b in budgets(front):
+        want = es.best_at(front, b)
+        try:
+            s = mc.plan(net, batch, mc.Budget(b), **kw)
+        except ValueError as e:
+            fails.append(f"{where}: Budget({b}) refused ({e}); reference (evals, peak) {want}")
+            continue
+        if (s.forward_evals, s.peak_bytes) != want:
+            fails.append(f"{where}: Budget({b}) -> (evals, peak) "
+                         f"{(s.forward_evals, s.peak_bytes)}; reference {want}")
+    low = es.smallest_peak(front)
+    try:
+        s = mc.plan(net, batch, mc.Budget(low - 1), **kw)
+        fails.append(f"{where}: Budget({low - 1}) accepted (peak {s.peak_bytes}); smallest is {low}")
+    except ValueError as e:
+        if "smallest feasible budget" not in str(e) or f"{low} B" not in str(e):
+            fails.append(f"{where}: Budget({low - 1}) refusal does not name {low} B: {e}")
+    return fails
+
+
+def run_cases(seeds):
+    fails = []
+    for seed in seeds:
+        net, batch, kw = random_case(seed)
+        fails += [f"seed {seed}: {f}" for f in check_case(net, batch, kw)]
+    assert not fails, f"{len(fails)} failures:\n" + "\n".join(fails)
+
+
+# --- the reference itself ----------------------------------------------------
+
+
+def test_all_schedules_are_legal_distinct_and_counted():
+    # 1, 3, 15 counted by hand for n = 1, 2, 3 (n = 2: F01 F12 L B B,
+    # F02 F01 L B B, F02 L F01 B B); the reduced count is (2n - 1)!!
+    for n in range(1, 6):
+        scheds = list(es.all_schedules(n))
+        for s in scheds:
+            check_actions(s, n)
+        assert len(set(scheds)) == len(scheds) == math.prod(range(1, 2 * n, 2))
+
+
+def test_all_schedules_unreduced_equals_brute_force_for_two_layers():
+    # every sequence of at most 2n + 1 actions of the whole vocabulary,
+    # check_actions as the oracle; 18 = 10 (F01 F12 L B B, keeps and ranges) + 4 + 4
+    n = 2
+    vocab = [(FORWARD, s, t, k) for s in range(n) for t in range(s + 1, n + 1) for k in (0, 1)]
+    vocab += [(LOSS,)] + [(BACKWARD, s, t) for s in range(n) for t in range(s + 1, n + 1)]
+    legal = set()
+    for length in range(1, 2 * n + 2):
+        for seq in itertools.product(vocab, repeat=length):
+            try:
+                check_actions(seq, n)
+            except ValueError:
+                continue
+            legal.add(seq)
+    assert set(es.all_schedules(n, reduced=False)) == legal and len(legal) == 18
+
+
+NETS = [
+    (spec([5, 3, 7, 2, 6], "relu", "softmax"), 3, dict(loss="cross_entropy")),
+    (spec([9, 40, 2, 40, 1], "leaky_relu", "sigmoid", "float32"), 7,
+     dict(loss="bce", out=True)),
+    (spec([120, 8, 130, 4, 100], "tanh"), 16, dict(loss="mse", fuse_update=True)),
+    (spec([64] * 5, "tanh"), 32, dict(loss="mse", out=True)),
+    (spec([3, 140, 140, 1, 2], "sigmoid", "softmax"), 5,
+     dict(loss="cross_entropy", targets="onehot", out=True)),
+]
+
+
+@pytest.mark.parametrize("net,batch,kw", NETS)
+def test_frontier_equals_every_schedule_priced_through_plan(net, batch, kw):
+    n = len(net.sizes) - 1
+    points = [(*es.price(net, batch, s, **kw), s) for s in es.all_schedules(n)]
+    every = [(p, e) for p, e, _ in es.frontier_of(points)]
+    assert every == [(p, e) for p, e, _ in es.frontier(net, batch, **kw)]
+
+
+@pytest.mark.parametrize("net,batch,kw", [(spec(s.sizes[:4], "relu", s.output, s.dtype), b, k) for s, b, k in NETS])
+def test_reduced_forms_lose_nothing(net, batch, kw):
+    n = len(net.sizes) - 1
+    full = [(*es.price(net, batch, s, **kw), s) for s in es.all_schedules(n, reduced=False)]
+    red = [(*es.price(net, batch, s, **kw), s) for s in es.all_schedules(n)]
+    assert [x[:2] for x in es.frontier_of(full)] == [x[:2] for x in es.frontier_of(red)]
+
+
+def fixed_strategies(n):
+    yield mc.StoreAll()
+    for k in range(1, n + 1):
+        yield mc.Segments(k)
+    for s in range(n):
+        yield mc.Revolve(s)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_frontier_dominates_every_fixed_strategy(seed):
+    net, batch, kw = random_case(seed)
+    front = es.frontier(net, batch, **kw)
+    assert all(a[0] < b[0] and a[1] > b[1] for a, b in zip(front, front[1:]))
+    for strat in fixed_strategies(len(net.sizes) - 1):
+        s = mc.plan(net, batch, strat, **kw)
+        assert any(p <= s.peak_bytes and e <= s.forward_evals for p, e, _ in front), (strat, s)
+
+
+def test_frontier_beats_fixed_strategies_on_an_uneven_chain():
+    # a narrow waist: the reference finds points no fixed strategy reaches
+    net, batch, kw = spec([100, 100, 2, 100, 100, 100, 2, 100], "tanh"), 32, dict(out=True)
+    front = es.frontier(net, batch, **kw)
+    fixed = {(mc.plan(net, batch, s, **kw).peak_bytes, mc.plan(net, batch, s, **kw).forward_evals)
+             for s in fixed_strategies(7)}
+    assert len(front) >= 3
+    assert any(all(not (q <= p and f <= e) for q, f in fixed) for p, e, _ in front)
+
+
+# --- Budget and pareto against the reference --------------------------------
+
+
+def test_budget_and_pareto_match_the_reference():
+    run_cases(range(40))
+
+
+@pytest.mark.slow
+def test_budget_and_pareto_match_the_reference_many():
+    run_cases(range(40, 240))
+
+
+def test_issue_uniform_float32_out():
+    net = spec([128] * 8, "tanh", dtype="float32")
+    s = mc.plan(net, 16, mc.Budget(96160), out=True)
+    assert s.peak_bytes <= 96160 and s.forward_evals == 9
+    assert es.best_at(es.frontier(net, 16, out=True), 96160)[0] == 9
+
+
+@pytest.mark.slow
+def test_issue_uneven_bce_ten_layers():
+    net = spec([87, 94, 100, 21, 93, 104, 12, 119, 99, 140, 120], "tanh", "sigmoid")
+    kw = dict(loss="bce", out=True)
+    front = es.frontier(net, 16, **kw)
+    assert es.best_at(front, 90720)[0] <= 15
+    s = mc.plan(net, 16, mc.Budget(90720), **kw)
+    assert es.price(net, 16, s.actions, **kw) == (s.peak_bytes, s.forward_evals)
+    assert s.peak_bytes <= 90720
+    assert (s.forward_evals, s.peak_bytes) == es.best_at(front, 90720)
+    assert not check_case(net, 16, kw, front)
