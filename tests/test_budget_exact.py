@@ -86,7 +86,11 @@ def check_case(net, batch, kw, front=None):
     fails = []
     ref = [(p, e) for p, e, _ in front]
     try:
-        got = [(s.peak_bytes, s.forward_evals) for s in mc.pareto(net, batch, **kw)]
+        front_got = mc.pareto(net, batch, **kw)
+        got = [(s.peak_bytes, s.forward_evals) for s in front_got]
+        for s in front_got:  # each point is its own schedule's price
+            if es.price(net, batch, s.actions, **kw) != (s.peak_bytes, s.forward_evals):
+                fails.append(f"PARETO {where}: {s} is not priced so through Actions")
     except Exception as e:  # noqa: BLE001 -- listed with the Budget failures, not first
         got = f"{type(e).__name__}: {e}"
     if got != ref:
