@@ -35,13 +35,13 @@ def spec(sizes, activations="tanh", output="identity", dtype="float64"):
                            dtype=np.dtype(dtype))
 
 
-def random_case(seed):
+def random_case(seed, n=None):
     """A random chain and call: n <= 7 (n = 1 for one seed in 25), uniform
     widths for even seeds, uneven for odd ones, widths log-uniform in
     1..140 (narrow waists are where schedules differ), out=True three times
     in four (else the gradients, not the activations, set most peaks)."""
     rng = np.random.default_rng(seed)
-    n = 1 if seed % 25 == 0 else int(rng.integers(2, 8))
+    n = 1 if seed % 25 == 0 else int(rng.integers(2, 8)) if n is None else n
     widths = np.exp(rng.uniform(0, np.log(141), size=n + 1)).astype(int)
     sizes = [int(widths[0])] * (n + 1) if seed % 2 == 0 else [int(x) for x in widths]
     loss, output, targets = LOSSES[int(rng.integers(len(LOSSES)))]
@@ -116,12 +116,12 @@ def check_case(net, batch, kw, front=None):
     return fails
 
 
-def run_cases(seeds):
+def run_cases(seeds, n=None):
     """Check every seed; one assertion listing all failures. Returns how
     many chains had a frontier of more than one point."""
     fails, rich = [], 0
     for seed in seeds:
-        net, batch, kw = random_case(seed)
+        net, batch, kw = random_case(seed, n)
         front = es.frontier(net, batch, **kw)
         rich += len(front) > 1
         fails += [f"{f.split(' ', 1)[0]} seed {seed}: {f.split(' ', 1)[1]}"
@@ -241,6 +241,12 @@ def test_budget_and_pareto_match_the_reference():
 @pytest.mark.slow
 def test_budget_and_pareto_match_the_reference_many():
     assert run_cases(range(40, 240)) >= 150  # most frontiers have several points
+
+
+@pytest.mark.slow
+def test_budget_and_pareto_match_the_reference_deeper():
+    # 8 and 9 layers: the reference takes seconds each
+    assert run_cases(range(1001, 1007), 8) + run_cases(range(2001, 2005), 9) >= 6
 
 
 @pytest.mark.parametrize("batch", [16, 23, 24, 25, 26])
