@@ -6,6 +6,7 @@ by the library's memory model; it never calls mlpckpt.budget. ``Budget(b)``
 must give the frontier's answer at every budget, and ``pareto`` the frontier.
 """
 
+import functools
 import itertools
 import math
 import re
@@ -16,7 +17,9 @@ import pytest
 
 import enumerate_schedules as es
 import mlpckpt as mc
+from mlpckpt import chain, memory
 from mlpckpt.actions import BACKWARD, FORWARD, LOSS, check_actions
+from mlpckpt.plan import make_call
 
 # (loss, output, targets): every loss with every output it accepts
 LOSSES = [
@@ -116,13 +119,19 @@ def check_case(net, batch, kw, front=None):
     return fails
 
 
+@functools.lru_cache(maxsize=None)
+def case_frontier(seed, n=None):
+    """``random_case(seed, n)`` and its reference frontier (computed once)."""
+    net, batch, kw = random_case(seed, n)
+    return net, batch, kw, es.frontier(net, batch, **kw)
+
+
 def run_cases(seeds, n=None):
     """Check every seed; one assertion listing all failures. Returns how
     many chains had a frontier of more than one point."""
     fails, rich = [], 0
     for seed in seeds:
-        net, batch, kw = random_case(seed, n)
-        front = es.frontier(net, batch, **kw)
+        net, batch, kw, front = case_frontier(seed, n)
         rich += len(front) > 1
         fails += [f"{f.split(' ', 1)[0]} seed {seed}: {f.split(' ', 1)[1]}"
                   for f in check_case(net, batch, kw, front)]
@@ -273,3 +282,42 @@ def test_issue_uneven_bce_ten_layers():
     assert s.peak_bytes <= 90720
     assert (s.forward_evals, s.peak_bytes) == es.best_at(front, 90720)
     assert not check_case(net, 16, kw, front)
+
+
+# --- the long-chain search's claims, where the reference can check them ---
+
+
+def check_chain(seeds):
+    """mlpckpt.chain.search on short chains: its schedule fits the budget
+    and evaluates as it says, its lower bound is at most the optimum, and
+    it offers nothing where nothing fits (budgets as in check_case, plus
+    one byte under the smallest and half of it). A missing schedule where
+    one fits is allowed (the search is not exact), a lower bound that does
+    not prove infeasibility too."""
+    fails = []
+    for seed in seeds:
+        net, batch, kw, front = case_frontier(seed)
+        m = memory.model(make_call(net, batch, **kw))
+        low = es.smallest_peak(front)
+        for b in budgets(front) + [low - 1, low // 2]:
+            r, want = chain.search(m, b), es.best_at(front, b)
+            where = f"seed {seed}: chain.search(model, {b})"
+            if r["actions"] is not None:
+                got = memory.simulate(check_actions(r["actions"], m.n_layers), m)
+                if got["peak_bytes"] > b or got["forward_evals"] != r["evals"]:
+                    fails.append(f"{where}: {r['actions']} peaks at {got['peak_bytes']} B, "
+                                 f"{got['forward_evals']} evaluations (said {r['evals']})")
+            if want is not None and (r["lower_bound"] is None or r["lower_bound"] > want[0]):
+                fails.append(f"{where}: lower bound {r['lower_bound']} > optimum {want[0]}")
+            if want is None and r["actions"] is not None:
+                fails.append(f"{where}: offers a schedule below the smallest budget {low}")
+    assert not fails, f"{len(fails)} failures:\n" + "\n".join(fails)
+
+
+def test_chain_search_fits_and_its_bound_holds():
+    check_chain(range(40))
+
+
+@pytest.mark.slow
+def test_chain_search_fits_and_its_bound_holds_many():
+    check_chain(range(40, 240))
