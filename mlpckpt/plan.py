@@ -146,7 +146,7 @@ def plan_call(strategy, call):
         peak_bytes=figures["peak_bytes"],
         activation_bytes=figures["activation_bytes"],
         details={"loss": call.loss, "out": call.out, "fuse_update": call.fuse_update,
-                 "targets": call.targets},
+                 "targets": call.targets, **strategy.describe(call)},
     )
 
 
