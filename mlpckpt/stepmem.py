@@ -38,7 +38,7 @@ from .costs import ARRAY_OVERHEAD, UFUNC_BUFSIZE, UFUNC_FIXED, grad_pair_bytes
 from .optim import SGD, Adam, make_optimizer
 from .spec import list_bytes, param_bytes
 
-__all__ = ["FIT_FIXED", "dict_bytes", "adam_cast_bytes", "check_optimizer", "state_arrays", "step_bytes"]
+__all__ = ["FIT_FIXED", "OPTIMIZER_NAMES", "dict_bytes", "adam_cast_bytes", "check_optimizer", "state_arrays", "step_bytes"]
 
 #: fit's fixed Python objects: the shuffling Generator, the step closures,
 #: the optimiser object and its dicts' headers, history, batch views
@@ -49,6 +49,8 @@ INT_BYTES = 32
 TUPLE2_BYTES = 64
 SCRATCH_KEY_BYTES = 256
 _SMALL_INTS = 257  # CPython caches -5 .. 256
+#: the names ``plan(optimizer=)`` and ``fit(optimizer=)`` take
+OPTIMIZER_NAMES = ("sgd", "momentum", "adam")
 
 
 def dict_bytes(n):
