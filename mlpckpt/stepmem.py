@@ -7,6 +7,9 @@ everything below is alive at once (the optimiser's state and scratch exist
 from the first), so their sum is reached, and it bounds the first step too:
 
 * the weights and biases (:attr:`mlpckpt.NetSpec.param_bytes`);
+* the net's configuration: ``sizes``, ``activations`` and the planner's
+  tuple of them, one slot (and an int object above 256) per layer, plus
+  the MLP object (:data:`NET_FIXED`);
 * the optimiser's state: none for plain SGD, one buffer per parameter
   array for SGD with momentum (``buf``), two for Adam (``m``, ``v``, kept
   as a tuple), in a dict keyed by block index (:func:`dict_bytes`, plus an
@@ -34,7 +37,7 @@ from the first), so their sum is reached, and it bounds the first step too:
 from dataclasses import replace
 
 from . import memory
-from .costs import ARRAY_OVERHEAD, UFUNC_BUFSIZE, UFUNC_FIXED, grad_pair_bytes
+from .costs import ARRAY_OVERHEAD, LIST_SLOT, UFUNC_BUFSIZE, UFUNC_FIXED, grad_pair_bytes
 from .optim import SGD, Adam, make_optimizer
 from .spec import list_bytes, param_bytes
 
@@ -43,6 +46,8 @@ __all__ = ["FIT_FIXED", "OPTIMIZER_NAMES", "dict_bytes", "adam_cast_bytes", "che
 #: fit's fixed Python objects: the shuffling Generator, the step closures,
 #: the optimiser object and its dicts' headers, history, batch views
 FIT_FIXED = 16384
+#: the MLP object, its attribute dict, its dtype and headers of its tuples and lists
+NET_FIXED = 2048
 #: an int object above the small-int cache (28 B, rounded up)
 INT_BYTES = 32
 #: a 2-tuple (Adam's (m, v)); a scratch dict entry's key ((shape), dtype)
@@ -66,6 +71,8 @@ def dict_bytes(n):
     -------
     int
     """
+    if n == 0:  # an empty dict shares CPython's empty table
+        return 64
     size = 8
     while size * 2 // 3 < n:  # the table after the resize that made room for n
         size *= 2
@@ -91,7 +98,7 @@ def check_optimizer(optimizer):
     ValueError
         Naming ``optimizer``.
     """
-    if isinstance(optimizer, (str, SGD, Adam)):
+    if optimizer in OPTIMIZER_NAMES or isinstance(optimizer, (SGD, Adam)):
         return make_optimizer(optimizer, None)
     raise ValueError(f"optimizer: got {optimizer!r}, expected 'sgd', 'momentum', 'adam', "
                      "an SGD(...) or an Adam(...)")
@@ -119,7 +126,7 @@ def step_bytes(call, actions, opt):
     Returns
     -------
     dict
-        ``total_bytes`` and its parts: ``param_bytes``, ``state_bytes``,
+        ``total_bytes`` and its parts: ``param_bytes``, ``net_bytes``, ``state_bytes``,
         ``scratch_bytes``, ``grad_bytes``, ``step_peak_bytes``, ``data_bytes``.
     """
     sizes, batch, itemsize, n = call.sizes, call.batch, call.itemsize, call.n_layers
@@ -141,8 +148,10 @@ def step_bytes(call, actions, opt):
     else:
         grads = sum(pairs) + 2 * list_bytes(n)
     peak = memory.simulate(actions, m)["peak_bytes"]
+    big = sum(1 for s in sizes if s >= _SMALL_INTS)  # int objects of their own
+    config = NET_FIXED + LIST_SLOT * (n + 1) + 2 * LIST_SLOT * (n - 1) + big * INT_BYTES
     y_bytes = batch * 8 if call.loss == "cross_entropy" and call.targets == "labels" else sizes[-1] * batch * itemsize
     data = sizes[0] * batch * itemsize + y_bytes + 8 * batch + 3 * ARRAY_OVERHEAD
-    parts = {"param_bytes": param_bytes(sizes, itemsize), "state_bytes": state, "scratch_bytes": scratch,
+    parts = {"param_bytes": param_bytes(sizes, itemsize), "net_bytes": config, "state_bytes": state, "scratch_bytes": scratch,
              "grad_bytes": grads, "step_peak_bytes": peak, "data_bytes": data + FIT_FIXED}
     return {"total_bytes": sum(parts.values()), **parts}

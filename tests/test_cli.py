@@ -352,10 +352,10 @@ def test_a_net_too_big_to_build_names_its_bytes_and_the_bound(capsys, monkeypatc
 
 @pytest.mark.parametrize("exc", [MemoryError(), MemoryError("Unable to allocate 74.5 GiB"), OverflowError("too big")])
 def test_memory_and_overflow_errors_are_one_line_as_a_last_resort(exc, capsys, monkeypatch):
-    def boom(*args):
+    def boom(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr("mlpckpt.cli.plan_call", boom)
+    monkeypatch.setattr("mlpckpt.cli.plan", boom)
     assert main(["plan", "--sizes", "3,4,2"]) == 2
     printed = capsys.readouterr()
     assert printed.err.count("\n") == 1 and printed.err.startswith("mlpckpt plan: error: ")
