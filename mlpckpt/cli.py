@@ -111,7 +111,8 @@ def _run_plan(args):
         parts = sched.details["total"]
         print("  of which         " + ", ".join(
             f"{what} {parts[key] / 2**20:.3f} MiB" for what, key in (
-                ("weights", "param_bytes"), ("optimiser", "state_bytes"), ("scratch", "scratch_bytes"),
+                ("weights", "param_bytes"), ("net", "net_bytes"), ("optimiser", "state_bytes"),
+                ("scratch", "scratch_bytes"),
                 ("gradients", "grad_bytes"), ("call peak", "step_peak_bytes"), ("data", "data_bytes"))))
     if args.actions:
         print(sched.format_actions())
