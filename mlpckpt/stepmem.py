@@ -98,7 +98,7 @@ def check_optimizer(optimizer):
     ValueError
         Naming ``optimizer``.
     """
-    if optimizer in OPTIMIZER_NAMES or isinstance(optimizer, (SGD, Adam)):
+    if (isinstance(optimizer, str) and optimizer in OPTIMIZER_NAMES) or isinstance(optimizer, (SGD, Adam)):
         return make_optimizer(optimizer, None)
     raise ValueError(f"optimizer: got {optimizer!r}, expected 'sgd', 'momentum', 'adam', "
                      "an SGD(...) or an Adam(...)")

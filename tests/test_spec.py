@@ -193,7 +193,7 @@ class _Custom(mc.Optimizer):
         param -= grad
 
 
-@pytest.mark.parametrize("bad", ["adamw", "SGD", 3, object(), mc.SGD, _Custom(), ["adam"]])
+@pytest.mark.parametrize("bad", ["adamw", "SGD", 3, object(), mc.SGD, _Custom(), ["adam"], np.array(["sgd", "adam"])])
 def test_a_bad_optimizer_is_refused_naming_it(bad):
     with pytest.raises(ValueError, match="^optimizer: got .*expected 'sgd', 'momentum', 'adam'"):
         mc.plan(mc.NetSpec([4, 4]), 8, optimizer=bad)
