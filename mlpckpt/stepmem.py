@@ -16,7 +16,8 @@ from the first), so their sum is reached, and it bounds the first step too:
   int object per key above CPython's small-int cache);
 * the optimiser's scratch: one array per distinct block shape (every
   optimiser keeps one), counted as one ``(dW, db)`` pair per distinct
-  layer shape;
+  layer shape (with ``fuse_update`` inside ``step_peak_bytes``, where the
+  memory model puts it);
 * the gradient buffers fit keeps between steps: one pair per layer
   (unfused), one pair per layer shape (``fuse_update``), and their lists;
 * the peak of the call the step makes: ``loss_and_grad`` with ``out=``
@@ -41,7 +42,8 @@ from .costs import ARRAY_OVERHEAD, LIST_SLOT, UFUNC_BUFSIZE, UFUNC_FIXED, grad_p
 from .optim import SGD, Adam, make_optimizer
 from .spec import list_bytes, param_bytes
 
-__all__ = ["FIT_FIXED", "OPTIMIZER_NAMES", "dict_bytes", "adam_cast_bytes", "check_optimizer", "state_arrays", "step_bytes"]
+__all__ = ["FIT_FIXED", "NET_FIXED", "OPTIMIZER_NAMES", "dict_bytes", "adam_cast_bytes", "check_optimizer",
+           "state_arrays", "step_bytes"]
 
 #: fit's fixed Python objects: the shuffling Generator, the step closures,
 #: the optimiser object and its dicts' headers, history, batch views
@@ -132,8 +134,8 @@ def step_bytes(call, actions, opt):
     sizes, batch, itemsize, n = call.sizes, call.batch, call.itemsize, call.n_layers
     pairs = [grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]
     shapes = {(sizes[k + 1], sizes[k]) for k in range(n)}
-    scratch = sum(grad_pair_bytes(r, c, itemsize) for r, c in shapes)
-    scratch += dict_bytes(2 * len(shapes)) + 2 * len(shapes) * SCRATCH_KEY_BYTES
+    scratch_arrays = sum(grad_pair_bytes(r, c, itemsize) for r, c in shapes)
+    scratch = dict_bytes(2 * len(shapes)) + 2 * len(shapes) * SCRATCH_KEY_BYTES  # its dict and keys
     per_block = state_arrays(opt)
     state = 0
     if per_block:
@@ -141,17 +143,22 @@ def step_bytes(call, actions, opt):
         state = per_block * sum(pairs) + dict_bytes(blocks) + max(0, blocks - _SMALL_INTS) * INT_BYTES
         state += blocks * TUPLE2_BYTES + adam_cast_bytes(sizes, itemsize) if per_block == 2 else 0
     m = memory.model(call)
-    if call.fuse_update:  # shared buffers are in the model's base; its scratch exists before the call
+    if call.fuse_update:
+        # the model counts the shared buffers in its base and the scratch as
+        # the backward pass first meets each shape; from the second step on
+        # the scratch exists before the call, so it moves to the base
         grads = 0
         m = replace(m, base=m.base + m.top[0] - m.top_acts[0], top=m.top_acts)
-        scratch = 0 if not shapes else scratch - sum(grad_pair_bytes(r, c, itemsize) for r, c in shapes)
     else:
         grads = sum(pairs) + 2 * list_bytes(n)
+        scratch += scratch_arrays
     peak = memory.simulate(actions, m)["peak_bytes"]
     big = sum(1 for s in sizes if s >= _SMALL_INTS)  # int objects of their own
     config = NET_FIXED + LIST_SLOT * (n + 1) + 2 * LIST_SLOT * (n - 1) + big * INT_BYTES
-    y_bytes = batch * 8 if call.loss == "cross_entropy" and call.targets == "labels" else sizes[-1] * batch * itemsize
-    data = sizes[0] * batch * itemsize + y_bytes + 8 * batch + 3 * ARRAY_OVERHEAD
-    parts = {"param_bytes": param_bytes(sizes, itemsize), "net_bytes": config, "state_bytes": state, "scratch_bytes": scratch,
-             "grad_bytes": grads, "step_peak_bytes": peak, "data_bytes": data + FIT_FIXED}
+    labels = call.loss == "cross_entropy" and call.targets == "labels"
+    y_bytes = batch * 8 if labels else sizes[-1] * batch * itemsize
+    data = sizes[0] * batch * itemsize + y_bytes + 8 * batch + 3 * ARRAY_OVERHEAD  # Xb, Yb, permutation
+    parts = {"param_bytes": param_bytes(sizes, itemsize), "net_bytes": config, "state_bytes": state,
+             "scratch_bytes": scratch, "grad_bytes": grads, "step_peak_bytes": peak,
+             "data_bytes": data + FIT_FIXED}
     return {"total_bytes": sum(parts.values()), **parts}

@@ -60,7 +60,8 @@ def test_netspec_names_its_attributes_as_the_mlp_does():
     assert spec == mc.NetSpec((5, 7, 6, 3), ("relu", "sigmoid"), "softmax", "float32")
     assert spec.sizes == (5, 7, 6, 3) and spec.activations == ("relu", "sigmoid")
     assert spec.output == "softmax" and spec.dtype == "float32" and spec.n_layers == 3
-    assert spec.n_params == sum(W.size + b.size for W, b in zip(net.weights, net.biases)) == 5 * 7 + 7 + 7 * 6 + 6 + 6 * 3 + 3
+    assert spec.n_params == sum(W.size + b.size for W, b in zip(net.weights, net.biases))
+    assert spec.n_params == 5 * 7 + 7 + 7 * 6 + 6 + 6 * 3 + 3
     assert hash(spec) == hash(mc.NetSpec([5, 7, 6, 3], ["relu", "sigmoid"], "softmax", np.float32))
     assert spec != mc.NetSpec([5, 7, 6, 3], "relu", "softmax", "float32")
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -68,7 +69,8 @@ def test_netspec_names_its_attributes_as_the_mlp_does():
     assert "NetSpec(sizes=[5, 7, 6, 3]" in repr(spec)
 
 
-@pytest.mark.parametrize("sizes, dtype", [([8, 16, 16, 3], "float64"), ([32] * 41, "float32"), ([2, 300, 1], "float64")])
+@pytest.mark.parametrize("sizes, dtype", [([8, 16, 16, 3], "float64"), ([32] * 41, "float32"),
+                                          ([2, 300, 1], "float64")])
 def test_param_bytes_are_what_the_weights_and_biases_leave_traced(sizes, dtype):
     rng = np.random.default_rng(0)
     tracemalloc.start()
