@@ -207,3 +207,22 @@ def test_dict_bytes_are_the_interpreters(n):
     for i in range(n):  # grown by insertion, as the optimisers grow their state
         d[2 * i] = None
     assert dict_bytes(n) == sys.getsizeof(d)
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_total_bytes_with_many_batches_add_the_permutation(fuse):
+    """A data set of N samples: fit's permutation holds 8 bytes a sample, the
+    rest of the step is one batch's (the docstring's accounting)."""
+    sizes, batch, n_samples = [24] + [40] * 12 + [8], 32, 128
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((24, n_samples)), rng.standard_normal((8, n_samples))
+
+    def run():
+        net = mc.MLP(sizes, seed=0)
+        net.fit(X, Y, "mse", epochs=2, batch_size=batch, optimizer="adam", strategy=mc.Sqrt(), fuse_update=fuse)
+
+    run()
+    measured = _traced(run)[1]
+    total = mc.plan(mc.NetSpec(sizes), batch, mc.Sqrt(), fuse_update=fuse, targets="onehot",
+                    optimizer="adam").total_bytes + 8 * (n_samples - batch)
+    assert measured <= total <= 1.05 * measured + 64 * KIB, (measured, total)
