@@ -12,6 +12,7 @@ from .mlp import MLP, load
 from .budget import Budget
 from .plan import plan
 from .schedule import Schedule
+from .spec import NetSpec
 from .strategies import Actions, Revolve, Segments, Sqrt, StoreAll, Strategy
 from .optim import SGD, Adam, Optimizer
 from .netcheck import gradcheck
@@ -32,6 +33,7 @@ __all__ = [
     "Budget",
     "Actions",
     "Schedule",
+    "NetSpec",
     "load",
     "plan",
     "check_gradients",
