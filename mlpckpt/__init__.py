@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 from .inputs import Grads
 from .mlp import MLP, load
 from .budget import Budget
-from .plan import plan
+from .plan import pareto, plan
 from .schedule import Schedule
 from .spec import NetSpec
 from .strategies import Actions, Revolve, Segments, Sqrt, StoreAll, Strategy
@@ -36,6 +36,7 @@ __all__ = [
     "NetSpec",
     "load",
     "plan",
+    "pareto",
     "check_gradients",
     "gradcheck",
     "GradcheckReport",

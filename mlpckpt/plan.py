@@ -18,12 +18,14 @@ from . import memory, stepmem
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_sizes, parse_bytes
 from .actions import check_actions
 from .activations import check_activations, check_output
-from .budget import Budget
+from .budget import Budget, frontier
 from .losses import check_loss
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
 
-__all__ = ["Call", "check_net", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "parse"]
+__all__ = [
+    "Call", "check_net", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "pareto", "parse",
+]
 
 #: compiled schedules kept, process-wide (a Budget on a long uneven chain
 #: takes seconds to plan; a Revolve(0) schedule at n = 10,000 is 20,000 tuples)
@@ -192,6 +194,25 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
         sched.total_bytes = parts["total_bytes"]
         sched.details["total"] = {"optimizer": repr(opt), **parts}
     return sched
+
+
+def pareto(net, batch_size, loss="mse", *, out=False, fuse_update=False, targets="labels"):
+    """The memory/recompute frontier of one call: every ``Budget`` that
+    matters.
+
+    Returns
+    -------
+    list of Schedule
+        Peak ascending, forward evaluations strictly descending; each is
+        ``plan(net, batch_size, Budget(its peak), ...)``. Exact (every
+        non-dominated schedule of the vocabulary) for chains of up to 12
+        layers; beyond, the non-dominated answers of ``Budget`` at the
+        peaks of StoreAll and of every Revolve and Segments schedule
+        (about 48 of them), each re-planned at its own peak, with its
+        certified gap in ``details``.
+    """
+    call = make_call(net, batch_size, loss, out, fuse_update, targets)
+    return [plan_call(Budget(peak), call) for peak in frontier(call)]
 
 
 def parse(text):
