@@ -10,8 +10,9 @@ __version__ = "0.1.0"
 from .inputs import Grads
 from .mlp import MLP, load
 from .budget import Budget
-from .plan import plan
+from .plan import pareto, plan
 from .schedule import Schedule
+from .spec import NetSpec
 from .strategies import Actions, Revolve, Segments, Sqrt, StoreAll, Strategy
 from .optim import SGD, Adam, Optimizer
 from .netcheck import gradcheck
@@ -32,8 +33,10 @@ __all__ = [
     "Budget",
     "Actions",
     "Schedule",
+    "NetSpec",
     "load",
     "plan",
+    "pareto",
     "check_gradients",
     "gradcheck",
     "GradcheckReport",

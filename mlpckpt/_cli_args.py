@@ -10,13 +10,13 @@ import functools
 import math
 import os
 import re
-from types import SimpleNamespace
 
 from . import bench
 from ._validate import DTYPES, check_choice, check_positive_float, check_sizes
-from .activations import ACTIVATIONS, OUTPUTS, check_activations
+from .activations import ACTIVATIONS, OUTPUTS
 from .losses import LOSSES, output_for
 from .plan import parse
+from .spec import NetSpec
 from .verify import METHODS
 
 __all__ = ["MAX_DEPTH", "PLAN_MAX_BYTES", "BUILD_MAX_BYTES", "positive", "nonnegative", "depth", "dpi",
@@ -167,18 +167,13 @@ def add_net_arguments(parser):
 
 
 def net_description(args):
-    """A description of the net the options give (no weights drawn)."""
+    """The :class:`~mlpckpt.NetSpec` the options give (no weights drawn)."""
     if args.sizes is not None and (args.width is not None or args.depth is not None):
         raise ValueError("give either --sizes or --width/--depth, not both")
     if args.sizes is None and (args.width is None or args.depth is None):
         raise ValueError("give --sizes 8,16,3 or both --width and --depth")
     sizes = args.sizes if args.sizes is not None else [args.width] * (args.depth + 1)
-    return SimpleNamespace(
-        sizes=sizes,
-        activations=check_activations(args.activation, len(sizes) - 2),
-        output=args.output or output_for(args.loss),
-        dtype=args.dtype,
-    )
+    return NetSpec(sizes, args.activation, args.output or output_for(args.loss), args.dtype)
 
 
 def _gib(nbytes):

@@ -1,56 +1,32 @@
-"""``Budget(max_bytes)``: the search over schedules that fit a byte budget,
-and a dynamic program over the real layer sizes.
+"""``Budget(max_bytes)`` and the frontier: the fewest forward evaluations
+whose predicted peak fits a byte budget (paper_notes/checkpointing.md,
+sections 6-8).
 
-:func:`search` takes the cheapest of plain backprop, the binomial schedules
-and the segment schedules that fit, each judged by the exact simulation of
-:mod:`mlpckpt.memory`, then lets :func:`dp_actions` try to beat it on chains
-of uneven widths (paper_notes/checkpointing.md, section 6).
+* Chains of up to :data:`mlpckpt.exact.EXACT_LAYERS` layers: the exact
+  search over schedule states (:mod:`mlpckpt.exact`) -- optimal among all
+  schedules of the vocabulary, ties broken by the lowest peak, on exact byte
+  values; a refusal names the true smallest budget.
+* Longer chains: the best that fits of plain backprop, the binomial and
+  segment schedules, segments cut at the activations that can be held
+  (:func:`held_actions`) and the checkpoint search of :mod:`mlpckpt.chain`,
+  each priced by :func:`mlpckpt.memory.simulate`; ``Schedule.details``
+  carries the proved lower bound on any schedule's evaluations and the gap
+  to it (``exact`` when the gap is zero).
 
-Chains with uneven widths want their checkpoints at narrow layers, which
-``Segments`` and ``Revolve`` (uniform by construction) do not seek out. This
-module plans schedules of the following shape (paper_notes/checkpointing.md,
-section 6, eq. C13):
-
-* the first pass stores checkpoints ``0 = c_0 < c_1 < ... < c_m < n`` (each
-  the end of a keep-none forward run);
-* the top part ``[c_m, n)`` and the loss are reversed by a binomial ``H``
-  task, then each ``[c_i, c_{i+1})`` by a binomial ``G`` task, with as many
-  slots as the memory left at that moment holds (slots sized by the widest
-  activation inside the part).
-
-``F(c, u)``, the fewest evaluations above the held checkpoint ``c`` when the
-checkpoints up to ``c`` use ``u`` memory units, obeys
-
-    F(c, u) = min( H(n - c, s_top(c, u)),
-                   min_{c < c' < n} [ (c' - c) + G(c' - c, s(c, c', u)) + F(c', u + units(a[c'])) ] )
-
-with ``G(l, s) = t(l, s + 1)``, ``H(l, s) = t(l + 1, s + 1)`` (eqs. C5, C8,
-C9). Memory is discretised into :data:`LEVELS` units (rounded up, so the
-plan stays feasible) and the working set of a part is bounded generously
-(five of its widest arrays plus temporaries); the schedule it returns is
-then checked by the exact simulation of :mod:`mlpckpt.memory`, and
-``Budget`` keeps it only if it fits and beats the uniform candidates.
-Cost: ``O(n^2 * LEVELS)`` vectorised work, about 0.6 s a round for
-``n = 1000`` (a whole ``Budget`` plan with uneven widths: 1-4 s there).
+Every figure comes from the memory model's tables (:func:`memory.model`).
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import memory
+from . import chain, exact, memory
 from ._validate import parse_bytes
-from .actions import FORWARD, count_forward_evals
-from .strategies import StoreAll, Strategy, binomial_actions, revolve_actions, segments_actions
+from .actions import BACKWARD, FORWARD, LOSS
+from .strategies import StoreAll, Strategy, revolve_actions, segment_bounds, segments_actions
 
-__all__ = ["Budget", "LEVELS", "MAX_LAYERS", "search", "t_table", "dp_actions"]
-
-#: memory units of the discretisation
-LEVELS = 64
-#: chains longer than this are planned without the dynamic program
-MAX_LAYERS = 1200
-
-_INF = np.iinfo(np.int64).max // 4
+__all__ = ["Budget", "solve", "frontier", "min_budget_bounds", "held_actions"]
 
 
 @dataclass(frozen=True)
@@ -58,19 +34,16 @@ class Budget(Strategy):
     """The fewest forward evaluations whose predicted peak fits ``max_bytes``.
 
     ``max_bytes`` is an int or a string with a unit (``"50MiB"``, ``"1GB"``;
-    KiB/MiB/GiB are powers of 2, KB/MB/GB of 10). The budget is checked
-    against the same accounting as :func:`mlpckpt.plan` (:mod:`mlpckpt.memory`),
-    with the net's real layer widths, for the exact call (loss, ``out=``,
-    ``fuse_update``), so the measured tracemalloc peak stays under it.
+    KiB/MiB/GiB are powers of 2, KB/MB/GB of 10), checked against the same
+    accounting as :func:`mlpckpt.plan` for the exact call (widths, loss,
+    ``out=``, ``fuse_update``), so the measured tracemalloc peak stays under
+    it -- planning's own tables included.
 
-    The search (:func:`search`; paper_notes/checkpointing.md, section 6)
-    takes the cheapest of plain backprop, the binomial ``Revolve(s)`` with
-    the most slots that fit and every ``Segments(k)`` that fits, each judged
-    by the exact simulation; on uneven widths a dynamic program over the
-    real sizes may then place checkpoints at narrow layers. On uniform
-    widths this is never worse than ``Revolve`` at the same bytes. A budget
-    below the smallest schedule's peak raises ``ValueError`` naming the
-    smallest budget that works.
+    Exact (the optimum over every schedule of the action vocabulary, ties:
+    the lowest peak) for chains of up to 12 layers; beyond, the answer fits
+    and ``Schedule.details`` gives ``lower_bound``, evaluations no schedule
+    within the budget can beat, and ``gap``. A budget nothing fits raises
+    ``ValueError`` naming the smallest budget that works.
     """
 
     max_bytes: int
@@ -79,202 +52,219 @@ class Budget(Strategy):
         object.__setattr__(self, "max_bytes", parse_bytes(self.max_bytes, "max_bytes"))
 
     def actions(self, call):
-        return search(self.max_bytes, call)
+        return solve(self.max_bytes, call)["actions"]
+
+    def describe(self, call):
+        found = solve(self.max_bytes, call)
+        return {key: found[key] for key in ("exact", "lower_bound", "gap")}
 
 
-def search(budget, call):
-    """Actions of the cheapest schedule whose simulated peak fits ``budget``
-    bytes for ``call`` (paper_notes/checkpointing.md, section 6).
+@functools.lru_cache(maxsize=16)
+def solve(budget, call):
+    """The best schedule within ``budget`` bytes for ``call``.
+
+    Returns
+    -------
+    dict
+        ``actions``, ``evals``, ``peak``, ``exact`` (proved optimal),
+        ``lower_bound`` (no schedule within the budget evaluates fewer
+        layers) and ``gap`` (``evals / lower_bound - 1``).
 
     Raises
     ------
     ValueError
         When nothing fits, naming the smallest budget that works.
     """
-    n, sizes, batch, itemsize = call.n_layers, call.sizes, call.batch, call.itemsize
+    m = memory.model(call)
+    if m.n_layers <= exact.EXACT_LAYERS:
+        best = exact.solve(m, budget)
+        if best is None:
+            _refuse(budget, exact.solve(m, float("inf"), by="peak")[1])
+        evals, peak, actions = best
+        return _found(actions, evals, peak, evals)
+    low, high = min_budget_bounds(m)
+    if budget < low:  # proved infeasible without a search
+        _refuse(budget, high, low)
+    best, smallest = _candidates(budget, call, m)
+    searched = chain.search(m, budget, cells=_cells(m.n_layers, budget))
+    if searched["actions"] is not None:
+        best = _better(best, _priced(searched["actions"], m, budget))
+    if best is None:
+        _refuse(budget, min(smallest, high), low)
+    lower = max(searched["lower_bound"] or 0, chain.held_bound(m, budget), m.n_layers)
+    evals, peak, actions = best
+    return _found(actions, evals, peak, min(lower, evals))
 
-    def peak(actions):
-        return memory.simulate(actions, call)["peak_bytes"]
 
-    store_all = StoreAll().actions(call)
-    if peak(store_all) <= budget:
-        return store_all
-    # Binomial schedules: with uneven widths the peak need not grow with
-    # the slots, so the first few slot counts are all simulated; beyond,
-    # the peak grows with the slots and the most that fit are bisected.
-    best, best_evals, floor = None, None, None
-    dense = min(n - 1, 48)
+def _found(actions, evals, peak, lower):
+    return {"actions": actions, "evals": evals, "peak": peak, "exact": evals == lower,
+            "lower_bound": lower, "gap": evals / lower - 1}
+
+
+def _refuse(budget, smallest, proved=None):
+    where = f"{smallest} B = {smallest / 2**20:.3f} MiB"
+    if proved is not None and proved < smallest:
+        where += f" (none fits below {proved} B, and {smallest} B does)"
+    raise ValueError(
+        f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) is below the smallest "
+        f"feasible budget for this net and call, {where}"
+    )
+
+
+def _cells(n, budget):
+    """Size of the checkpoint search's table: at most 2**21 cells, and at
+    most a quarter of the budget at 3 bytes a cell (its own memory counts)."""
+    return int(max(8 * n, min(2**21, budget // 12)))
+
+
+def _priced(actions, m, budget):
+    """``(evals, peak, actions)`` if the schedule fits, else None."""
+    figures = memory.simulate(actions, m)
+    if figures["peak_bytes"] > budget:
+        return None
+    return figures["forward_evals"], figures["peak_bytes"], actions
+
+
+def _better(a, b):
+    """The better of two candidates: fewer evaluations, then lower peak."""
+    if a is None or (b is not None and b[:2] < a[:2]):
+        return b
+    return a
+
+
+def _candidates(budget, call, m):
+    """The best fixed-form schedule within ``budget`` (or None) and the
+    smallest peak seen. Binomial schedules: the first slot counts all
+    simulated (with uneven widths the peak need not grow with the slots),
+    then the most that fit bisected; segment schedules cheaper than the
+    best so far, cheapest first; segments cut at held activations."""
+    n = m.n_layers
+    best, smallest = _priced(StoreAll().actions(call), m, budget), float("inf")
+    if best is not None:
+        return best, best[1]
+    dense = min(n - 1, 48 if n <= 2000 else 8)
     for slots in range(dense + 1):
         acts = revolve_actions(n, slots)
-        used = peak(acts)
-        floor = used if floor is None else min(floor, used)
-        if used <= budget:
-            evals = count_forward_evals(acts)
-            if best is None or evals < best_evals:
-                best, best_evals = acts, evals
-    if best is None:
-        raise ValueError(
-            f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) is below the "
-            f"smallest feasible budget for this net and call, {floor} B = "
-            f"{floor / 2**20:.3f} MiB (the leanest binomial schedule)"
-        )
+        peak = memory.simulate(acts, m)["peak_bytes"]
+        smallest = min(smallest, peak)
+        best = _better(best, _priced(acts, m, budget))
     lo, hi = dense + 1, n - 1
     while lo <= hi:
         mid = (lo + hi) // 2
-        acts = revolve_actions(n, mid)
-        if peak(acts) <= budget:
-            evals = count_forward_evals(acts)
-            if evals < best_evals:
-                best, best_evals = acts, evals
-            lo = mid + 1
-        else:
-            hi = mid - 1
-    # Segments(k) cost 2n - k - (m - 1) (eq. C3) and hold about k - 1 + m
-    # arrays (eq. C2): try those cheaper than the binomial one, cheapest
-    # first, skipping those whose held arrays alone exceed the budget.
-    smallest_act = min(sizes[1:]) * batch * itemsize
-    candidates = []
-    for k in range(1, n + 1):
-        m = -(-n // k)
-        evals = 2 * n - k - (m - 1)
-        if evals < best_evals and (k - 1 + m) * smallest_act <= budget:
-            candidates.append((evals, k))
-    for evals, k in sorted(candidates):
-        acts = segments_actions(n, k)
-        if peak(acts) <= budget:
-            best, best_evals = acts, evals
+        got = _priced(revolve_actions(n, mid), m, budget)
+        best = _better(best, got)
+        lo, hi = (mid + 1, hi) if got is not None else (lo, mid - 1)
+    # Segments(k) cost 2n - k - (m - 1) (eq. C3): cheapest first, skipping
+    # those whose loss alone (boundaries and the kept last segment) breaks
+    # the budget, at most 32 simulated
+    act = np.array(m.act, dtype=np.int64)
+    prefix = np.concatenate([[0], np.cumsum(act)])
+    tried = 0
+    for evals, k in sorted((2 * n - k - (-(-n // k) - 1), k) for k in range(1, n + 1)):
+        if (best is not None and evals >= best[0]) or tried >= 32:
             break
-    if len(set(sizes[1:])) > 1:  # uneven widths: checkpoints where they are cheap
-        best = _heterogeneous(best, best_evals, peak, budget, call)
+        bounds = np.array(segment_bounds(n, k)[1:-1], dtype=np.int64)
+        last = int(bounds[-1]) if bounds.size else 0
+        held = int(act[bounds].sum()) + int(prefix[n + 1] - prefix[last + 1])
+        if m.base + held + m.loss > budget:
+            continue
+        tried += 1
+        got = _priced(segments_actions(n, k), m, budget)
+        if got is not None:
+            best = _better(best, got)
+            break
+    return _better(best, _held_candidate(budget, m)), smallest
+
+
+def _held_candidate(budget, m):
+    """Segments cut at a greedy set of held activations (eq. C25): the
+    largest set whose schedule fits, by bisection on the room reserved for
+    recomputing one segment."""
+    lo, hi, best = 0, budget - m.base, None
+    for _ in range(24):
+        if lo > hi:
+            break
+        reserve = (lo + hi) // 2
+        held = chain.held_set(m, budget - reserve)
+        got = _priced(held_actions(held, m.n_layers), m, budget) if held is not None else None
+        best = _better(best, got)
+        lo, hi = (lo, reserve - 1) if got is not None else (reserve + 1, hi)
     return best
 
 
-def _heterogeneous(best, best_evals, peak, budget, call):
-    """Improve on ``best`` with :func:`dp_actions`.
-
-    Its memory model is conservative, so the budget it is given is
-    raised (at most 4 rounds) towards the one its schedule really uses."""
-    if call.n_layers > MAX_LAYERS:
-        return best
-    virtual = budget
-    for _ in range(4):
-        acts = dp_actions(call, virtual)
-        if acts is None:
-            break
-        used = peak(acts)
-        if used <= budget:
-            evals = count_forward_evals(acts)
-            if evals < best_evals:
-                best, best_evals = acts, evals
-            if used > 0.98 * budget:
-                break
-            virtual *= budget / used
+def held_actions(bounds, n):
+    """Segments with the given boundaries (sorted ``a[k]``, ``0 < k < n``):
+    the first pass keeps them, then each segment, the top one first, is
+    recomputed from its start keeping everything and reversed. Evaluations
+    ``n + sum(len - 1)`` over the segments (eq. C25)."""
+    cuts = [0, *bounds, n]
+    out = [(FORWARD, cuts[i], cuts[i + 1], 0) for i in range(len(cuts) - 1)]
+    out.append((LOSS,))
+    for i in range(len(cuts) - 2, -1, -1):
+        start, stop = cuts[i], cuts[i + 1]
+        if stop - 1 > start:
+            out.append((FORWARD, start, stop - 1, 1))
+        if out[-1][0] == BACKWARD and out[-1][1] == stop:
+            out[-1] = (BACKWARD, start, out[-1][2])
         else:
-            virtual = (virtual + budget) / 2 if virtual > budget else 0.9 * virtual
-    return best
+            out.append((BACKWARD, start, stop))
+    return tuple(out)
 
 
-def t_table(n):
-    """``T[l, S] = t(l, S)`` (eq. C5) for ``0 <= l, S <= n + 1``; ``S = 0`` is
-    infeasible (``_INF``) except for ``l <= 1``, and ``S >= l`` costs
-    ``l - 1``."""
-    size = n + 2
-    T = np.full((size, size), _INF, dtype=np.int64)
-    lengths = np.arange(size, dtype=np.int64)
-    T[:2, :] = 0
-    for snaps in range(1, size):
-        b = [1]  # b[r] = C(snaps + r, snaps)
-        while b[-1] < size:
-            r = len(b)
-            b.append(b[-1] * (snaps + r) // r)
-        b = np.array(b, dtype=np.int64)
-        r = np.searchsorted(b, lengths[2:], side="left")
-        T[2:, snaps] = r * lengths[2:] - b[r] * r // (snaps + 1)
-    return T
+def min_budget_bounds(m):
+    """``(low, high)``: no schedule fits below ``low`` bytes, and
+    ``Revolve(0)`` fits in ``high`` (eq. C26). ``O(n)``.
+
+    ``low`` is the largest event every schedule has: each layer evaluated
+    from its input once, the loss, each backward step with its own inputs
+    and state, each fused update."""
+    n, act, fwd, top = m.n_layers, m.act, m.fwd, m.top
+    low = max(act[k] + fwd[k] for k in range(n))  # a[k] alive when a[k+1] is made
+    low = max(low, act[n] + m.loss, *(act[k] + top[k + 1] + m.back[k] for k in range(n)))
+    if m.update is not None:
+        low = max(low, *(top[k] + m.update for k in range(n)))
+    # Revolve(0): every a[k] recomputed from X while state k + 1 is held
+    high, reach = max(low, max(fwd[0], *(act[i] + fwd[i] for i in range(1, n)))), fwd[0]
+    for k in range(1, n):
+        high = max(high, top[k + 1] + reach)
+        reach = max(reach, act[k] + fwd[k])
+    return m.base + low, m.base + high
 
 
-def dp_actions(call, budget):
-    """Actions of the dynamic program's schedule for ``call`` within
-    ``budget`` bytes (a float: the search scales it), or None if it finds none.
+def frontier(call):
+    """The frontier's budgets for ``call``: peaks ascending, evaluations
+    strictly descending, each the answer of :func:`solve` at its own peak.
+
+    Exact for chains of up to 12 layers; beyond, the non-dominated answers
+    of :func:`solve` at the peaks of StoreAll, every ``Revolve(s)`` and
+    every ``Segments(k)`` (each answer re-solved at its own peak).
     """
-    sizes, batch, itemsize = call.sizes, call.batch, call.itemsize
-    out, fuse_update = call.out, call.fuse_update
-    n = call.n_layers
-    if n < 2 or n > MAX_LAYERS:
-        return None
-    over = memory.ARRAY_OVERHEAD
-    A = np.array([0] + [s * batch * itemsize + over for s in sizes[1:]], dtype=np.int64)
-    if out or fuse_update:
-        grads_from = np.zeros(n + 1, dtype=np.int64)
-    else:
-        per_layer = [memory.grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]
-        grads_from = np.concatenate([np.cumsum(per_layer[::-1])[::-1], [0]]).astype(np.int64)
-    base = memory.fixed_bytes(call)
-    if fuse_update:
-        base += 2 * memory.shared_grad_bytes(sizes, itemsize) + 1024  # buffers + scratch
-    slack = memory.UFUNC_BUFSIZE * itemsize + memory.UFUNC_FIXED + memory.BACKWARD_TRANSIENT + 4096
-    loss_tr = memory.loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets)
-    room = budget - base
-    if room <= 0:
-        return None
-    unit = room / LEVELS
-    units = np.ceil(A / unit).astype(np.int64)  # a checkpoint's cost, rounded up
-    T = t_table(n)
-    levels = np.arange(LEVELS, dtype=np.int64)[:, None]
-    used = np.ceil(levels * unit).astype(np.int64)
-
-    F = np.full((n + 1, LEVELS), _INF, dtype=np.int64)
-    choice = np.full((n + 1, LEVELS), -1, dtype=np.int64)  # next checkpoint, -1: top part
-    slot_of = np.zeros((n + 1, LEVELS), dtype=np.int64)  # slots of the part chosen there
-    for c in range(n - 1, -1, -1):
-        # top part [c, n) with the loss: H(n - c, s) = t(n - c + 1, s + 1)
-        top_widest = A[c + 1 : n + 1].max()
-        free = room - used[:, 0] - (loss_tr + 5 * max(top_widest, A[c]) + slack) - grads_from[c]
-        interior = A[c + 1 : n].max() if c + 1 < n else 0
-        slots = _slots(free, interior, n - c)
-        best = np.where(free >= 0, T[n - c + 1, slots + 1], _INF)
-        best_choice = np.full(LEVELS, -1, dtype=np.int64)
-        best_slots = slots
-        if c + 1 < n:
-            cs = np.arange(c + 1, n)
-            seg = A[c + 1 : n]
-            widest = np.maximum(np.maximum.accumulate(seg), A[c])  # max A[c..c']
-            inner = np.concatenate([[0], np.maximum.accumulate(seg)[:-1]])  # max A[c+1..c'-1]
-            free = room - used - (5 * widest + slack)[None, :] - grads_from[c]
-            length = cs - c
-            slots = _slots(free, inner[None, :], length[None, :])
-            g = np.where(free >= 0, T[length[None, :], slots + 1], _INF)
-            nxt = levels + units[cs][None, :]
-            ok = nxt < LEVELS
-            rest = np.where(ok, F[cs[None, :], np.minimum(nxt, LEVELS - 1)], _INF)
-            total = np.where((g < _INF) & (rest < _INF), length[None, :] + g + rest, _INF)
-            j = np.argmin(total, axis=1)
-            cand = total[np.arange(LEVELS), j]
-            better = cand < best
-            best = np.where(better, cand, best)
-            best_choice = np.where(better, cs[j], best_choice)
-            best_slots = np.where(better, slots[np.arange(LEVELS), j], best_slots)
-        F[c] = best
-        choice[c] = best_choice
-        slot_of[c] = best_slots
-    if F[0, 0] >= _INF:
-        return None
-    # Rebuild: first pass to each checkpoint, then H on top, G below (stack).
-    first, tasks, c, lvl = [], [], 0, 0
-    while choice[c, lvl] >= 0:
-        nxt = int(choice[c, lvl])
-        tasks.append(("G", c, nxt - c, int(slot_of[c, lvl])))
-        first.append((FORWARD, c, nxt, 0))
-        lvl += int(units[nxt])
-        c = nxt
-    tasks.append(("H", c, n - c, int(slot_of[c, lvl])))
-    return binomial_actions(tasks, out=first)
-
-
-def _slots(free, widest_inner, length):
-    """Checkpoint slots that ``free`` bytes hold, capped at ``length - 1``
-    (more are useless); 0 where nothing fits."""
-    free = np.maximum(free, 0)
-    widest = np.maximum(widest_inner, 1)
-    s = np.where(np.asarray(widest_inner) > 0, free // widest, length)
-    return np.minimum(s, np.maximum(np.asarray(length) - 1, 0)).astype(np.int64)
+    m = memory.model(call)
+    if m.n_layers <= exact.EXACT_LAYERS:
+        return [peak for peak, _, _ in exact.frontier(m)]
+    n = m.n_layers
+    tries = {memory.simulate(StoreAll().actions(call), m)["peak_bytes"]}
+    tries |= {memory.simulate(revolve_actions(n, s), m)["peak_bytes"] for s in range(n)}
+    tries |= {memory.simulate(segments_actions(n, k), m)["peak_bytes"] for k in range(1, n + 1)}
+    tries = sorted(tries)
+    if len(tries) > 48:  # about 48 budgets, evenly spread in log scale
+        picks = {round(i * (len(tries) - 1) / 47) for i in range(48)}
+        tries = [tries[i] for i in sorted(picks)]
+    points = {}
+    for budget in tries:
+        try:
+            found = solve(budget, call)
+        except ValueError:
+            continue
+        for _ in range(8):  # until it is the answer at its own peak
+            again = solve(found["peak"], call)
+            if (again["peak"], again["evals"]) == (found["peak"], found["evals"]):
+                break
+            found = again
+        points[found["peak"]] = found["evals"]
+    out, best = [], None
+    for peak in sorted(points):
+        if best is None or points[peak] < best:
+            out.append(peak)
+            best = points[peak]
+    return out

@@ -30,12 +30,13 @@ Cost: ``O(n * MAX_PART * LEVELS)`` vectorised work; tables of
 """
 
 import functools
+import heapq
 
 import numpy as np
 
 from .actions import BACKWARD, FORWARD, LOSS
 
-__all__ = ["LEVELS", "CAP", "MAX_PART", "unit_tables", "search", "unit_actions"]
+__all__ = ["LEVELS", "CAP", "MAX_PART", "unit_tables", "search", "unit_actions", "held_set", "held_bound"]
 
 #: memory units of the discretisation
 LEVELS = 64
@@ -83,7 +84,7 @@ def unit_tables(length, cap=CAP):
     return W.astype(np.int32), Wc.astype(np.int32), SW, SWc
 
 
-def search(m, budget, cells=2**18):
+def search(m, budget, cells=2**18, reach=4):
     """Both runs of the checkpoint search for the model ``m`` within ``budget``.
 
     Parameters
@@ -113,9 +114,10 @@ def search(m, budget, cells=2**18):
     mean = max(1.0, float(act[1:].mean()))
     # parts about n * mean / room long hold the budget's worth of checkpoints;
     # allow four times that, and levels of a fraction of an activation
-    length = int(min(n, MAX_PART, max(16, 4 * n * mean / room)))
+    length = int(min(n, MAX_PART, max(16, reach * n * mean / room)))
     levels = int(max(8, min(cells // n, 8 * room / mean, 4096)))
-    W, _, _, _ = unit_tables(length)
+    span = min(n, MAX_PART)  # the tables' length (the window is shorter)
+    W, Wc, _, _ = unit_tables(span)
     top = np.array(m.top, dtype=np.int64)
     fwd = np.array(m.fwd, dtype=np.int64)
     back = np.array(m.back, dtype=np.int64)
@@ -123,6 +125,9 @@ def search(m, budget, cells=2**18):
     state_lo = top - np.where((k > 0) & (k < n), act, 0)  # state t besides a[t]
     step_tr = np.concatenate([fwd - act[1:], [0]])  # a forward step's temporary
     pair = np.concatenate([[0], act[1:n] + fwd[1:n]])  # evaluation from the intermediate a[i]
+    # above[c']: the smallest state after the part ending at c' (eq. C22:
+    # work ahead of a part's turn can only pay where that is smaller)
+    above = np.concatenate([np.minimum.accumulate(state_lo[:0:-1])[::-1], [_INF]])
     unit = room / levels
     lvl = np.arange(levels, dtype=np.int64)[:, None]
     used_hi, used_lo = np.ceil(lvl * unit).astype(np.int64), np.floor(lvl * unit).astype(np.int64)
@@ -133,7 +138,20 @@ def search(m, budget, cells=2**18):
     F_lo = np.full((length + 1, levels), _INF, np.int64)
     choice = np.zeros((n, levels), np.int16)  # the next checkpoint, as c' - c
     slots = np.zeros((n, levels), np.int8)  # the part's units
-    suffix = np.full(levels, _INF, np.int64)  # min over c' > c + length of F_lo[c']
+    suffix = np.full(levels, n, np.int64)  # min over c' > c + length of c' + F_lo[c'] (F_lo[n] = 0)
+    # the narrowest inner activation and the smallest state above c, for the
+    # parts that end beyond the window
+    act_min = np.concatenate([np.minimum.accumulate(act[n - 1 : 0 : -1])[::-1], [_INF, _INF]])
+    act_min = np.concatenate([[act_min[0]], act_min])  # act_min[c + 1] = min act[c + 1 .. n - 1]
+    state_min = np.concatenate([[0], np.minimum.accumulate(state_lo[:0:-1])[::-1], [_INF]])
+    # the cost per layer of any part longer than the window, from the whole
+    # chain's narrowest and smallest (valid for every c): for each base length
+    # b, W(l, u) >= (l - b + 1) * (W(b, u) + 1) / b - 1 for every l (eq. C23)
+    u = np.maximum((room - used_lo[:, 0] - state_min[1]) // max(1, act_min[1]) + 1, 0)
+    bases = sorted({min(span, length << i) for i in range(12)})
+    slope = np.array([np.where(u >= min(CAP, b - 1), b, W[np.clip(u, 0, CAP), b] + 1) / b for b in bases])
+    offset = np.array(bases, dtype=np.float64)[:, None] - 1
+    linear = slope * n  # per base: min over c' > c + length of slope * c' + F_lo[c'] (F_lo[n] = 0)
     for c in range(n - 1, -1, -1):
         stop = min(n, c + length)
         ends = np.arange(c + 1, stop + 1)
@@ -157,17 +175,32 @@ def search(m, budget, cells=2**18):
         best = np.argmin(total, axis=1)
         F_hi[c % (length + 1)] = total[rows, best]
         choice[c], slots[c] = l[best], np.clip(u[rows, best], 0, CAP)
-        # lower run (eq. C22): the narrowest, the smallest, rounded down, one unit more
+        # lower run (eq. C22): the narrowest, the smallest, rounded down, and
+        # one unit more where work ahead of the part's turn could pay
+        # (below the top part, the part's top a[c'] is alive until its first
+        # step: Wc counts it, at the narrower of it and the inner ones)
         free = room - used_lo - s_lo[None, :]
-        u = free // w_lo[None, :] + 1
-        cost = np.where(free < 0, _INF, np.where((u > CAP) | (u >= l[None, :] - 1), l[None, :] - 1,
-                                                 W[np.clip(u, 0, CAP), l[None, :]]))
+        width = np.where(at_top, w_lo, np.minimum(w_lo, act[np.minimum(ends, n - 1)]))
+        u = free // np.maximum(width, 1)[None, :] + (s_lo > above[ends])[None, :]
+        table = np.where(at_top[None, :], W[np.clip(u, 0, CAP), l[None, :]],
+                         Wc[np.clip(u, 0, CAP), l[None, :]])
+        enough = (u > CAP) | (u >= l[None, :] - np.where(at_top, 1, 0)[None, :])
+        cost = np.where(free < 0, _INF, np.where(enough, l[None, :] - 1, table))
         lower = np.minimum(cost + _rest(F_lo, ends, at_top, lvl + units_lo[ends][None, :], length),
                            _INF).min(axis=1)
-        if stop < n:  # a part longer than ``length`` costs at least ``length``
+        if stop < n:  # parts ending beyond the window: W(l, u) >= W(length, u) + l - length
             if c + length + 1 < n:  # F_lo[c + length + 1] leaves the window now
-                suffix = np.minimum(suffix, F_lo[c % (length + 1)])
-            lower = np.minimum(np.minimum(lower, length + suffix), n - c - 1)
+                suffix = np.minimum(suffix, c + length + 1 + F_lo[c % (length + 1)])
+                linear = np.minimum(linear, slope * (c + length + 1) + F_lo[c % (length + 1)][None, :])
+            free = room - used_lo[:, 0] - state_min[c + 1]
+            u = free // max(1, act_min[c + 1]) + 1
+            head = np.where(free < 0, _INF, np.where(u >= min(CAP, length - 1), length - 1,
+                                                     W[np.clip(u, 0, CAP), length]))
+            # and by superadditivity W(l, u) >= (l - length + 1) * slope - 1 (eq. C23):
+            # such a part costs at least the larger of the two bounds
+            bound = np.ceil((slope * (-c - offset) - 1 + linear).max(axis=0)).astype(np.int64)
+            long = np.maximum(head - c - length + suffix, bound)
+            lower = np.minimum(lower, long)
         F_lo[c % (length + 1)] = lower
     result = dict(none)
     if F_lo[0, 0] < _INF:
@@ -178,33 +211,41 @@ def search(m, budget, cells=2**18):
     return result
 
 
-def held_bound(m, budget):
-    """Evaluations no schedule within ``budget`` can beat: ``n`` plus one for
-    every ``a[k]`` not held from its first evaluation to its last use
-    (eq. C24).
+def held_set(m, budget):
+    """The most ``a[k]`` that can be held from their first evaluation to
+    their last use within ``budget`` (sorted indices), or None if even the
+    empty set breaks a limit (eq. C24).
 
     An ``a[k]`` held throughout adds its bytes to the loss and to every
-    backward step from ``n - 1`` down to ``k``; the most that can be held
-    under these nested limits is found greedily, dropping the widest
-    (Moore and Hodgson's rule). Time ``O(n log n)``.
+    backward step from ``n - 1`` down to ``k``: nested limits on prefixes,
+    for which taking each in turn and dropping the widest while a limit is
+    broken (Moore and Hodgson's rule) holds the most. Time ``O(n log n)``.
     """
-    import heapq
-
     n, act = m.n_layers, m.act
     room = budget - m.base
     # limit[j]: bytes for held a[k], k < j, at backward step j (which holds
     # a[j] and state j + 1 anyway); the loss limits all of them
     limit = [room - act[j] - m.top[j + 1] - m.back[j] for j in range(n)]
     limit.append(room - act[n] - m.loss)
-    for j in range(n - 1, -1, -1):  # suffix minima: a limit binds every shorter prefix
+    for j in range(n - 1, -1, -1):  # a limit binds every shorter prefix too
         limit[j] = min(limit[j], limit[j + 1])
+    if limit[0] < 0:
+        return None
     heap, total = [], 0
     for k in range(1, n):
-        heapq.heappush(heap, -act[k])
+        heapq.heappush(heap, (-act[k], k))
         total += act[k]
         while heap and total > limit[k + 1]:
-            total += heapq.heappop(heap)
-    return n + (n - 1 - len(heap))
+            total += heapq.heappop(heap)[0]
+    return sorted(k for _, k in heap)
+
+
+def held_bound(m, budget):
+    """Evaluations no schedule within ``budget`` can beat: ``n``, plus one
+    for every ``a[k]``, ``0 < k < n``, not held throughout (eq. C24)."""
+    held = held_set(m, budget)
+    n = m.n_layers
+    return n + (n - 1 - len(held)) if held is not None else 2 * n - 1
 
 
 def _rest(F, ends, at_top, nxt, length):

@@ -18,7 +18,8 @@ from . import MLP, __version__, bench, gradcheck
 from . import _cli_args as argtype
 from ._cli_args import add_net_arguments, net_description
 from ._cli_bench import add_bench
-from .plan import make_call, plan_call
+from .plan import plan
+from .stepmem import OPTIMIZER_NAMES
 from .verify import METHODS
 
 __all__ = ["main", "build_parser"]
@@ -90,6 +91,8 @@ def _add_plan(sub):
     p.add_argument("--fuse-update", action="store_true", help="predict a fused training step")
     p.add_argument("--targets", choices=("labels", "onehot"), default="labels",
                    help="cross-entropy targets (default labels)")
+    p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None,
+                   help="also print the total bytes of one fit step with this optimiser")
     p.add_argument("--actions", action="store_true", help="print the action list too")
     p.add_argument("--plot", type=argtype.png, metavar="PNG", help="draw the schedule to a PNG file")
     p.set_defaults(run=_run_plan)
@@ -100,9 +103,17 @@ def _run_plan(args):
     argtype.check_plan_size(spec.sizes, args.batch, np.dtype(spec.dtype).itemsize)
     if args.plot and len(spec.sizes) - 1 > MAX_PLOT_DEPTH:
         raise ValueError(f"--plot: draws nets of at most {MAX_PLOT_DEPTH:,} layers, got {len(spec.sizes) - 1:,}")
-    call = make_call(spec, args.batch, args.loss, args.out, args.fuse_update, args.targets)
-    sched = plan_call(args.strategy, call)
+    # a NetSpec: no weights are drawn, so a net too large to build is planned
+    sched = plan(spec, args.batch, args.strategy, args.loss, out=args.out, fuse_update=args.fuse_update,
+                 targets=args.targets, optimizer=args.optimizer)
     print(sched)
+    if args.optimizer is not None:
+        parts = sched.details["total"]
+        print("  of which         " + ", ".join(
+            f"{what} {parts[key] / 2**20:.3f} MiB" for what, key in (
+                ("weights", "param_bytes"), ("net", "net_bytes"), ("optimiser", "state_bytes"),
+                ("scratch", "scratch_bytes"),
+                ("gradients", "grad_bytes"), ("call peak", "step_peak_bytes"), ("data", "data_bytes"))))
     if args.actions:
         print(sched.format_actions())
     if args.plot:

@@ -12,6 +12,7 @@ from .inputs import Grads, check_batch, check_input, check_out, check_params, ta
 from .optim import make_optimizer
 from .params import INITS, init_params
 from .plan import Call, check_strategy, compile_actions
+from .spec import NetSpec
 
 __all__ = ["MLP", "load"]
 
@@ -97,6 +98,8 @@ class MLP:
             f"init={self.init!r}, dtype={self.dtype.name!r})"
         )
 
+    spec = property(lambda self: NetSpec(self.sizes, self.activations, self.output, self.dtype), doc="Its NetSpec.")
+
     @property
     def n_layers(self):
         """Number of weight matrices ``n``."""
@@ -130,9 +133,7 @@ class MLP:
     def predict_proba(self, X):
         """Sigmoid or softmax outputs, shape ``(n_out, batch)``."""
         if self.output == "identity":
-            raise ValueError(
-                "output: predict_proba needs output='sigmoid' or 'softmax', got 'identity'"
-            )
+            raise ValueError("output: predict_proba needs output='sigmoid' or 'softmax', got 'identity'")
         return self.forward(X)
 
     def predict(self, X):

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import memory
+from . import memory, stepmem
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_sizes, parse_bytes
 from .actions import check_actions
 from .activations import check_activations, check_output
-from .budget import Budget
+from .budget import Budget, frontier
 from .losses import check_loss
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
 
-__all__ = ["Call", "check_net", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "parse"]
+__all__ = [
+    "Call", "check_net", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "pareto", "parse",
+]
 
 #: compiled schedules kept, process-wide (a Budget on a long uneven chain
 #: takes seconds to plan; a Revolve(0) schedule at n = 10,000 is 20,000 tuples)
@@ -146,11 +148,12 @@ def plan_call(strategy, call):
         peak_bytes=figures["peak_bytes"],
         activation_bytes=figures["activation_bytes"],
         details={"loss": call.loss, "out": call.out, "fuse_update": call.fuse_update,
-                 "targets": call.targets},
+                 "targets": call.targets, **strategy.describe(call)},
     )
 
 
-def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=False, targets="labels"):
+def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=False, targets="labels",
+         optimizer=None):
     """Dry run: what one ``loss_and_grad`` with these arguments will do.
 
     Allocates no arrays. The arguments describe the call being predicted:
@@ -159,19 +162,57 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
     cross-entropy. X and Y are assumed already in the net's dtype (labels as
     int64); casts are extra.
 
+    With ``optimizer`` (a name or an :class:`~mlpckpt.SGD` /
+    :class:`~mlpckpt.Adam`, as ``fit`` takes it), ``total_bytes`` is what
+    one step of ``net.fit(X, Y, loss, optimizer=optimizer, strategy=strategy,
+    fuse_update=fuse_update, batch_size=batch_size)`` holds in all:
+    weights, optimiser state and scratch, the gradient buffers fit keeps,
+    the peak of the call it makes (``out=`` given, whatever ``out`` says
+    here) and one shuffled batch of data (:mod:`mlpckpt.stepmem`; its parts
+    are in ``details["total"]``).
+
     Parameters
     ----------
-    net : MLP
-        Or anything with ``sizes``, ``activations``, ``output``, ``dtype``.
+    net : MLP or NetSpec
+        Or anything with ``sizes``, ``activations``, ``output``, ``dtype``;
+        a :class:`~mlpckpt.NetSpec` plans a net never built.
     batch_size : int
     strategy : Strategy or None
     loss : {"mse", "bce", "cross_entropy"}
+    optimizer : {"sgd", "momentum", "adam"}, SGD, Adam or None
 
     Returns
     -------
     Schedule
     """
-    return plan_call(check_strategy(strategy), make_call(net, batch_size, loss, out, fuse_update, targets))
+    strategy = check_strategy(strategy)
+    sched = plan_call(strategy, make_call(net, batch_size, loss, out, fuse_update, targets))
+    if optimizer is not None:
+        opt = stepmem.check_optimizer(optimizer)
+        call = make_call(net, batch_size, loss, True, fuse_update, targets)
+        parts = stepmem.step_bytes(call, compile_actions(strategy, call), opt)
+        sched.total_bytes = parts["total_bytes"]
+        sched.details["total"] = {"optimizer": repr(opt), **parts}
+    return sched
+
+
+def pareto(net, batch_size, loss="mse", *, out=False, fuse_update=False, targets="labels"):
+    """The memory/recompute frontier of one call: every ``Budget`` that
+    matters.
+
+    Returns
+    -------
+    list of Schedule
+        Peak ascending, forward evaluations strictly descending; each is
+        ``plan(net, batch_size, Budget(its peak), ...)``. Exact (every
+        non-dominated schedule of the vocabulary) for chains of up to 12
+        layers; beyond, the non-dominated answers of ``Budget`` at the
+        peaks of StoreAll and of every Revolve and Segments schedule
+        (about 48 of them), each re-planned at its own peak, with its
+        certified gap in ``details``.
+    """
+    call = make_call(net, batch_size, loss, out, fuse_update, targets)
+    return [plan_call(Budget(peak), call) for peak in frontier(call)]
 
 
 def parse(text):

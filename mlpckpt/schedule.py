@@ -32,6 +32,10 @@ class Schedule:
         The activation part of ``peak_bytes`` at that peak.
     details : dict
         The call's settings (``loss``, ``out``, ``fuse_update``, ``targets``).
+    total_bytes : int or None
+        With ``plan(..., optimizer=)``: what one training step of ``fit``
+        holds in all (weights, optimiser state, gradient buffers, the call's
+        peak); else None.
     """
 
     strategy: object
@@ -43,6 +47,7 @@ class Schedule:
     peak_bytes: int
     activation_bytes: int
     details: dict = field(default_factory=dict, repr=False)
+    total_bytes: object = None
 
     @property
     def n_layers(self):
@@ -59,6 +64,9 @@ class Schedule:
             f"activation bytes  {self.activation_bytes / MIB:.3f} MiB ({self.activation_bytes} B)",
             f"actions           {len(self.actions)}",
         ]
+        if self.total_bytes is not None:
+            lines.append(f"total bytes       {self.total_bytes / MIB:.3f} MiB ({self.total_bytes} B), "
+                         "one training step in all")
         return "\n".join(lines)
 
     def format_actions(self):

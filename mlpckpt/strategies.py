@@ -44,6 +44,10 @@ class Strategy:
         """The schedule (a tuple of action tuples) for ``call``."""
         raise NotImplementedError
 
+    def describe(self, call):
+        """What the plan should say besides the figures (``Schedule.details``)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class StoreAll(Strategy):

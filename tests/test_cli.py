@@ -352,12 +352,90 @@ def test_a_net_too_big_to_build_names_its_bytes_and_the_bound(capsys, monkeypatc
 
 @pytest.mark.parametrize("exc", [MemoryError(), MemoryError("Unable to allocate 74.5 GiB"), OverflowError("too big")])
 def test_memory_and_overflow_errors_are_one_line_as_a_last_resort(exc, capsys, monkeypatch):
-    def boom(*args):
+    def boom(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr("mlpckpt.cli.plan_call", boom)
+    monkeypatch.setattr("mlpckpt.cli.plan", boom)
     assert main(["plan", "--sizes", "3,4,2"]) == 2
     printed = capsys.readouterr()
     assert printed.err.count("\n") == 1 and printed.err.startswith("mlpckpt plan: error: ")
     assert ("out of memory" if isinstance(exc, MemoryError) else "too large") in printed.err
     assert "Traceback" not in printed.err and printed.out == ""
+
+
+# -- `mlpckpt plan` of a net never built (NetSpec) ------------------------------
+
+
+def _traced_main(argv, monkeypatch):
+    """(exit status, tracemalloc peak) of ``main(argv)`` in-process, with
+    drawing weights made an error."""
+    import tracemalloc
+
+    def never(*args, **kwargs):
+        raise AssertionError("plan drew weights")
+
+    monkeypatch.setattr("mlpckpt.params.init_params", never)
+    monkeypatch.setattr("mlpckpt.mlp.init_params", never)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        status = main(argv)
+        return status, tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_cli_plans_a_wide_billion_parameters_without_building_them(capsys, monkeypatch):
+    """Width 1000, depth 1000: 1.001e9 parameters, 8 GB of float64 weights."""
+    status, peak = _traced_main(["plan", "--width", "1000", "--depth", "1000", "--strategy", "revolve:8",
+                                 "--optimizer", "adam"], monkeypatch)
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"forward evals     {griewank_t(1001, 9)} (" in out and griewank_t(1001, 9) == 4004
+    sched = mc.plan(mc.NetSpec([1000] * 1001), 256, mc.Revolve(8), optimizer="adam")
+    assert f"({sched.total_bytes} B), one training step in all" in out
+    assert sched.total_bytes > 4 * 8 * 1000 * 1001 * 1000  # weights, gradients, two moments
+    assert peak < 64 * 2**20, peak
+
+
+@pytest.mark.slow
+def test_cli_plans_a_billion_parameters_without_building_them(capsys, monkeypatch):
+    """About 10^9 parameters (8.3 GB of float64 weights) in 250,000 layers:
+    planned, not built (~25 s under tracemalloc)."""
+    import math
+
+    status, peak = _traced_main(["plan", "--width", "64", "--depth", "250000", "--strategy", "sqrt"],
+                                monkeypatch)
+    out = capsys.readouterr().out
+    assert status == 0
+    n, k = 250000, math.ceil(math.sqrt(250000))
+    assert mc.NetSpec([64] * (n + 1)).n_params == 64 * 65 * n > 10**9
+    assert f"forward evals     {2 * n - k - (math.ceil(n / k) - 1)} (" in out  # 499001
+    assert "layers            250000 (sizes 64,64,64,...,64,64), batch 256" in out
+    weights = 64 * 65 * n * 8
+    assert peak < weights / 50, (peak, weights)  # per-layer lists of the plan, never the weights
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_cli_plan_prints_the_total_bytes_of_a_step(optimizer, capsys):
+    argv = ["plan", "--sizes", "8,32,32,3", "--loss", "cross_entropy", "--strategy", "revolve:1",
+            "--batch", "64", "--fuse-update", "--optimizer", optimizer, "--dtype", "float32"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    expected = mc.plan(mc.NetSpec([8, 32, 32, 3], output="softmax", dtype="float32"), 64, mc.Revolve(1),
+                       "cross_entropy", fuse_update=True, optimizer=optimizer)
+    assert out.startswith(str(expected) + "\n")
+    assert f"total bytes       {expected.total_bytes / 2**20:.3f} MiB ({expected.total_bytes} B)" in out
+    assert "of which         weights " in out and "optimiser " in out
+
+
+def test_cli_plan_without_optimizer_prints_no_total(capsys):
+    assert main(["plan", "--sizes", "8,16,3"]) == 0
+    assert "total bytes" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["adamw", "", "SGD"])
+def test_cli_plan_refuses_a_bad_optimizer_in_one_line(value, capsys):
+    assert main(["plan", "--sizes", "8,16,3", "--optimizer", value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mlpckpt plan: error: argument --optimizer: invalid choice")
