@@ -48,7 +48,7 @@ MAX_PART = 512
 _INF = 2**30
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def unit_tables(length, cap=CAP):
     """The unit model's optimal costs and first splits (eqs. C18, C19).
 
@@ -110,17 +110,18 @@ def search(m, budget, cells=2**18, reach=4):
     none = {"actions": None, "evals": None, "lower_bound": None}
     if room <= 0:
         return none
-    act = np.array(m.act, dtype=np.int64)
+    act = np.frombuffer(m.act, dtype=np.int64)
     mean = max(1.0, float(act[1:].mean()))
     # parts about n * mean / room long hold the budget's worth of checkpoints;
     # allow four times that, and levels of a fraction of an activation
     length = int(min(n, MAX_PART, max(16, reach * n * mean / room)))
     levels = int(max(8, min(cells // n, 8 * room / mean, 4096)))
-    span = min(n, MAX_PART)  # the tables' length (the window is shorter)
-    W, Wc, _, _ = unit_tables(span)
-    top = np.array(m.top, dtype=np.int64)
-    fwd = np.array(m.fwd, dtype=np.int64)
-    back = np.array(m.back, dtype=np.int64)
+    # the tables: as many units as the budget could ever give a part, as long
+    # as the window at least, within an eighth of the budget (eq. C23)
+    cap = int(min(CAP, room // max(1, act[1:].min()) + 2))
+    span = int(max(length, min(n, MAX_PART, budget // (96 * (cap + 1)))))
+    W, Wc, SW, SWc = unit_tables(span, cap)
+    top, fwd, back = (np.frombuffer(t, dtype=np.int64) for t in (m.top, m.fwd, m.back))
     k = np.arange(n + 1)
     state_lo = top - np.where((k > 0) & (k < n), act, 0)  # state t besides a[t]
     step_tr = np.concatenate([fwd - act[1:], [0]])  # a forward step's temporary
@@ -132,7 +133,6 @@ def search(m, budget, cells=2**18, reach=4):
     lvl = np.arange(levels, dtype=np.int64)[:, None]
     used_hi, used_lo = np.ceil(lvl * unit).astype(np.int64), np.floor(lvl * unit).astype(np.int64)
     units_hi, units_lo = np.ceil(act / unit).astype(np.int64), np.floor(act / unit).astype(np.int64)
-    rows = np.arange(levels)
     # F[c'] for c' in (c, c + length]: rolling windows, row c' % (length + 1)
     F_hi = np.full((length + 1, levels), _INF, np.int64)
     F_lo = np.full((length + 1, levels), _INF, np.int64)
@@ -149,9 +149,12 @@ def search(m, budget, cells=2**18, reach=4):
     # b, W(l, u) >= (l - b + 1) * (W(b, u) + 1) / b - 1 for every l (eq. C23)
     u = np.maximum((room - used_lo[:, 0] - state_min[1]) // max(1, act_min[1]) + 1, 0)
     bases = sorted({min(span, length << i) for i in range(12)})
-    slope = np.array([np.where(u >= min(CAP, b - 1), b, W[np.clip(u, 0, CAP), b] + 1) / b for b in bases])
+    slope = np.array([np.where(u >= min(cap, b - 1), b, W[np.clip(u, 0, cap), b] + 1) / b for b in bases])
     offset = np.array(bases, dtype=np.float64)[:, None] - 1
     linear = slope * n  # per base: min over c' > c + length of slope * c' + F_lo[c'] (F_lo[n] = 0)
+    # levels are searched in chunks, so that the temporaries stay within a
+    # sixteenth of the budget (about 16 arrays of chunk x length int64)
+    chunk = int(max(1, min(levels, budget // (16 * 16 * 8 * length))))
     for c in range(n - 1, -1, -1):
         stop = min(n, c + length)
         ends = np.arange(c + 1, stop + 1)
@@ -160,55 +163,69 @@ def search(m, budget, cells=2**18, reach=4):
         widths = act[c + 1 : stop]  # inner a[c+1 .. stop-1]
         w_hi = np.maximum(np.concatenate([[1], np.maximum.accumulate(widths)]), 1)
         w_lo = np.maximum(np.concatenate([[1], np.minimum.accumulate(widths)]), 1)
-        s_hi = np.maximum(top[ends], np.concatenate([[0], np.maximum.accumulate(state_lo[c + 1 : stop])]))
+        # states c .. c' (state c: after the part's last step, its update)
+        s_hi = np.maximum(top[ends], np.maximum.accumulate(state_lo[c:stop]))
         s_lo = np.minimum.accumulate(state_lo[c + 1 : stop + 1])
         tr = np.maximum(np.maximum.accumulate(np.maximum(step_tr[c:stop], back[c:stop])), m.update or 0)
         tr = np.where(at_top, np.maximum(tr, m.loss), tr)
         first = np.maximum.accumulate(np.concatenate([[fwd[c]], pair[c + 1 : stop]]))
         first = np.where(at_top, np.maximum(first, act[n] + m.loss), first)
-        # upper run: the widest, the largest, rounded up
-        free = room - used_hi - (s_hi + tr)[None, :]
-        u = np.minimum(free // w_hi[None, :], CAP)
-        ok = (free >= 0) & (room - used_hi >= first[None, :])
-        cost = np.where(ok, W[np.clip(u, 0, CAP), l[None, :]], _INF)
-        total = np.minimum(cost + _rest(F_hi, ends, at_top, lvl + units_hi[ends][None, :], length), _INF)
-        best = np.argmin(total, axis=1)
-        F_hi[c % (length + 1)] = total[rows, best]
-        choice[c], slots[c] = l[best], np.clip(u[rows, best], 0, CAP)
-        # lower run (eq. C22): the narrowest, the smallest, rounded down, and
-        # one unit more where work ahead of the part's turn could pay
-        # (below the top part, the part's top a[c'] is alive until its first
-        # step: Wc counts it, at the narrower of it and the inner ones)
-        free = room - used_lo - s_lo[None, :]
-        width = np.where(at_top, w_lo, np.minimum(w_lo, act[np.minimum(ends, n - 1)]))
-        u = free // np.maximum(width, 1)[None, :] + (s_lo > above[ends])[None, :]
-        table = np.where(at_top[None, :], W[np.clip(u, 0, CAP), l[None, :]],
-                         Wc[np.clip(u, 0, CAP), l[None, :]])
-        enough = (u > CAP) | (u >= l[None, :] - np.where(at_top, 1, 0)[None, :])
-        cost = np.where(free < 0, _INF, np.where(enough, l[None, :] - 1, table))
-        lower = np.minimum(cost + _rest(F_lo, ends, at_top, lvl + units_lo[ends][None, :], length),
-                           _INF).min(axis=1)
-        if stop < n:  # parts ending beyond the window: W(l, u) >= W(length, u) + l - length
-            if c + length + 1 < n:  # F_lo[c + length + 1] leaves the window now
-                suffix = np.minimum(suffix, c + length + 1 + F_lo[c % (length + 1)])
-                linear = np.minimum(linear, slope * (c + length + 1) + F_lo[c % (length + 1)][None, :])
-            free = room - used_lo[:, 0] - state_min[c + 1]
-            u = free // max(1, act_min[c + 1]) + 1
-            head = np.where(free < 0, _INF, np.where(u >= min(CAP, length - 1), length - 1,
-                                                     W[np.clip(u, 0, CAP), length]))
-            # and by superadditivity W(l, u) >= (l - length + 1) * slope - 1 (eq. C23):
-            # such a part costs at least the larger of the two bounds
-            bound = np.ceil((slope * (-c - offset) - 1 + linear).max(axis=0)).astype(np.int64)
-            long = np.maximum(head - c - length + suffix, bound)
-            lower = np.minimum(lower, long)
-        F_lo[c % (length + 1)] = lower
+        # below the top part, the part's top a[c'] is alive until its first
+        # step: the lower run's Wc counts it, at the narrower of it and the inner ones
+        width = np.maximum(np.where(at_top, w_lo, np.minimum(w_lo, act[np.minimum(ends, n - 1)])), 1)
+        ahead = (s_lo > above[ends])[None, :]
+        last = l[None, :] - np.where(at_top, 1, 0)[None, :]
+        window = ends % (length + 1)
+        row, new_lo = c % (length + 1), np.empty(levels, np.int64)
+        if stop < n and c + length + 1 < n:  # F_lo[c + length + 1] leaves the window now
+            suffix = np.minimum(suffix, c + length + 1 + F_lo[row])
+            linear = np.minimum(linear, slope * (c + length + 1) + F_lo[row][None, :])
+        for lo in range(0, levels, chunk):
+            sl = slice(lo, lo + chunk)
+            rows = np.arange(min(chunk, levels - lo))
+            # upper run: the widest, the largest, rounded up
+            free = room - used_hi[sl] - (s_hi + tr)[None, :]
+            u = np.minimum(free // w_hi[None, :], cap)
+            ok = (free >= 0) & (room - used_hi[sl] >= first[None, :])
+            cost = np.where(ok, W[np.clip(u, 0, cap), l[None, :]], _INF)
+            total = np.minimum(cost + _rest(F_hi, window, at_top, lvl[sl] + units_hi[ends][None, :]), _INF)
+            best = np.argmin(total, axis=1)
+            F_hi[row, sl] = total[rows, best]
+            choice[c, sl], slots[c, sl] = l[best], np.clip(u[rows, best], 0, cap)
+            # lower run (eq. C22): the narrowest, the smallest, rounded down, and
+            # one unit more where work ahead of the part's turn could pay
+            free = room - used_lo[sl] - s_lo[None, :]
+            u = free // width[None, :] + ahead
+            table = np.where(at_top[None, :], W[np.clip(u, 0, cap), l[None, :]],
+                             Wc[np.clip(u, 0, cap), l[None, :]])
+            cost = np.where(free < 0, _INF, np.where((u > cap) | (u >= last), l[None, :] - 1, table))
+            lower = np.minimum(cost + _rest(F_lo, window, at_top, lvl[sl] + units_lo[ends][None, :]),
+                               _INF).min(axis=1)
+            if stop < n:  # parts ending beyond the window (eq. C23): the larger of
+                # W(l, u) >= W(length, u) + l - length and the superadditive slope
+                free = room - used_lo[sl, 0] - state_min[c + 1]
+                u = free // max(1, act_min[c + 1]) + 1
+                head = np.where(free < 0, _INF, np.where(u >= min(cap, length - 1), length - 1,
+                                                         W[np.clip(u, 0, cap), length]))
+                bound = np.ceil((slope[:, sl] * (-c - offset) - 1 + linear[:, sl]).max(axis=0))
+                lower = np.minimum(lower, np.maximum(head - c - length + suffix[sl], bound.astype(np.int64)))
+            new_lo[sl] = lower
+        F_lo[row] = new_lo
     result = dict(none)
     if F_lo[0, 0] < _INF:
         result["lower_bound"] = max(n + int(F_lo[0, 0]), held_bound(m, budget))
     if F_hi[0, 0] < _INF:
-        result["actions"] = _rebuild(choice, slots, units_hi, n)
+        result["actions"] = _rebuild(choice, slots, units_hi, n, SW, SWc)
         result["evals"] = n + int(F_hi[0, 0])
     return result
+
+
+def _rest(F, window, at_top, nxt):
+    """``F[c', nxt]`` for each candidate ``c'`` (its row ``window``; 0 above
+    the top part; _INF when the checkpoints would fill the budget)."""
+    levels = F.shape[1]
+    got = F[window[None, :], np.minimum(nxt, levels - 1)]
+    return np.where(at_top[None, :], 0, np.where(nxt < levels, got, _INF))
 
 
 def held_set(m, budget):
@@ -248,15 +265,7 @@ def held_bound(m, budget):
     return n + (n - 1 - len(held)) if held is not None else 2 * n - 1
 
 
-def _rest(F, ends, at_top, nxt, length):
-    """``F[c', nxt]`` for each candidate ``c'`` (0 above the top part; _INF
-    when the checkpoints would fill the budget)."""
-    levels = F.shape[1]
-    got = F[(ends % (length + 1))[None, :], np.minimum(nxt, levels - 1)]
-    return np.where(at_top[None, :], 0, np.where(nxt < levels, got, _INF))
-
-
-def _rebuild(choice, slots, units, n):
+def _rebuild(choice, slots, units, n, SW, SWc):
     """The upper run's schedule: the first pass to its checkpoints, the
     loss, then each part reversed by :func:`unit_actions`, the top first."""
     first, parts, c, lvl = [], [], 0, 0
@@ -270,14 +279,14 @@ def _rebuild(choice, slots, units, n):
         c = nxt
     out = first + [(LOSS,)]
     for start, l, u in reversed(parts):
-        unit_actions(start, l, u, out)
+        unit_actions(start, l, u, out, SW, SWc)
     return tuple(out)
 
 
-def unit_actions(start, length, u, out):
+def unit_actions(start, length, u, out, SW, SWc):
     """Append the unit model's optimal reversal of ``[start, start + length)``
-    (its top not counted, ``u`` units) to ``out``: an explicit task stack."""
-    _, _, SW, SWc = unit_tables(max(length, 2) if length > MAX_PART else MAX_PART)
+    (its top not counted, ``u`` units) to ``out``, from the splits ``SW`` and
+    ``SWc`` of :func:`unit_tables`: an explicit task stack."""
     stack = [(False, start, length, u)]
     while stack:
         counted, s, l, units = stack.pop()

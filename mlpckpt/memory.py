@@ -25,6 +25,8 @@ mirror the allocation rules of the executor, :func:`mlpckpt.backprop.execute`
 Everything is integers; the only arrays are per-layer byte counts.
 """
 
+import functools
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,25 +59,25 @@ class Model:
     base : int
         Bytes alive for the whole call (:func:`fixed_bytes`, and a fused
         step's gradient buffers).
-    act : tuple of int, length n + 1
+    act : array of int64, length n + 1
         Bytes of ``a[k]`` (``act[0] = 0``: ``X`` is the caller's).
-    fwd : tuple of int, length n
+    fwd : array of int64, length n
         Bytes the evaluation of layer ``k`` adds to what is held: its output
         ``a[k+1]`` and its temporary. Evaluated from an intermediate (an
         unkept ``a[k]``), ``act[k]`` comes on top.
     loss : int
         Temporary bytes of the loss, on top of ``a[n]`` and what is held.
-    top : tuple of int, length n + 1
+    top : array of int64, length n + 1
         Bytes alive in state ``t`` besides the held ``a[k]``, ``k < t``:
         ``a[t]`` (``0 < t < n``), the gradient ``da`` of ``a[t]`` (``t > 0``)
         and the weight gradients (or optimiser scratch) made so far.
-    top_acts : tuple of int, length n + 1
+    top_acts : array of int64, length n + 1
         The activation part of ``top`` (``a[t]`` and ``da``).
-    back : tuple of int, length n
+    back : array of int64, length n
         Bytes backward step ``k`` adds to state ``k + 1`` (whose held ``a[k]``
         it reads): ``dW[k]``, ``db[k]`` unless given, a new ``da[k]`` unless
         it reuses the buffer of ``a[k+1]``, and its temporary.
-    back_acts : tuple of int, length n
+    back_acts : array of int64, length n
         The activation part of ``back`` (the new ``da[k]``).
     update : int or None
         Fused step: bytes of the update that follows each backward step, on
@@ -121,10 +123,11 @@ def model(call):
                  for k in range(n)]
     back = [back_acts[k] + (pair[k] if keep_grads else 0) + BACKWARD_TRANSIENT for k in range(n)]
     loss = loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets)
+    table = functools.partial(array, "q")  # 8 bytes an entry, Python ints when read
     return Model(
-        base=base, act=tuple(act), fwd=tuple(fwd), loss=loss,
-        top=tuple(a + g for a, g in zip(top_acts, grads)), top_acts=tuple(top_acts),
-        back=tuple(back), back_acts=tuple(back_acts),
+        base=base, act=table(act), fwd=table(fwd), loss=loss,
+        top=table(a + g for a, g in zip(top_acts, grads)), top_acts=table(top_acts),
+        back=table(back), back_acts=table(back_acts),
         update=UPDATE_TRANSIENT if call.fuse_update else None,
     )
 
