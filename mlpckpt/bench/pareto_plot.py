@@ -52,10 +52,12 @@ def pareto_figure(front, marks, path, title, dpi=100):
         worst = max(s.details.get("gap", 0.0) for s in front)
         ax.step(xs, bounds + bounds[-1:], where="post", color="C0", lw=1, ls=":",
                 label=f"proved lower bound (largest gap {100 * worst:.2f}%)")
-    for i, (label, s) in enumerate(marks):
-        color = f"C{1 + i % 9}"
-        ax.plot(s.peak_bytes / MIB, s.forward_evals, "X" if label == "StoreAll" else "s" if label == "Sqrt" else "^",
-                color=color, ms=8, mec="k", mew=0.5, ls="none",
+    others = [label for label, _ in marks if label not in ("StoreAll", "Sqrt")]
+    shades = plt.get_cmap("viridis")  # Revolve(s) by s: one colour each, dark to light
+    for label, s in marks:
+        fixed = {"StoreAll": ("X", "C1"), "Sqrt": ("s", "C3")}
+        marker, color = fixed.get(label) or ("^", shades(others.index(label) / max(1, len(others) - 1)))
+        ax.plot(s.peak_bytes / MIB, s.forward_evals, marker, color=color, ms=8, mec="k", mew=0.5, ls="none",
                 label=f"{label}: {s.peak_bytes / MIB:.3g} MiB, {s.forward_evals / n:.3g} n")
     ax.axhline(n, color="0.5", lw=1, ls="--", label=f"n = {n} (no recomputation)")
     ax.set_xscale("log")
@@ -63,7 +65,14 @@ def pareto_figure(front, marks, path, title, dpi=100):
     _plain_log_y(ax)
     from matplotlib.ticker import FuncFormatter
 
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # MiB as numbers, not 10^k
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # MiB as numbers, not 10^k
+    ax.xaxis.set_major_formatter(plain)
+
+    def minor(v, _):  # every minor tick within one decade, else 2 and 5 only
+        lo, hi = ax.get_xlim()
+        return f"{v:g}" if hi < 10 * lo or f"{v:g}".lstrip("0.")[:1] in "25" else ""
+
+    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
     ax.set_xlabel("predicted peak memory of one loss_and_grad [MiB]")
     ax.set_ylabel("layer-forward evaluations per loss_and_grad")
     ax.grid(True, which="both", alpha=0.3)
