@@ -18,6 +18,7 @@ from . import MLP, __version__, bench, gradcheck
 from . import _cli_args as argtype
 from ._cli_args import add_net_arguments, net_description
 from ._cli_bench import add_bench
+from ._cli_pareto import add_pareto_arguments, run_pareto
 from .plan import plan
 from .stepmem import OPTIMIZER_NAMES
 from .verify import METHODS
@@ -95,12 +96,15 @@ def _add_plan(sub):
                    help="also print the total bytes of one fit step with this optimiser")
     p.add_argument("--actions", action="store_true", help="print the action list too")
     p.add_argument("--plot", type=argtype.png, metavar="PNG", help="draw the schedule to a PNG file")
+    add_pareto_arguments(p)
     p.set_defaults(run=_run_plan)
 
 
 def _run_plan(args):
     spec = net_description(args)
     argtype.check_plan_size(spec.sizes, args.batch, np.dtype(spec.dtype).itemsize)
+    if args.pareto or args.pareto_plot:
+        return run_pareto(args, spec)
     if args.plot and len(spec.sizes) - 1 > MAX_PLOT_DEPTH:
         raise ValueError(f"--plot: draws nets of at most {MAX_PLOT_DEPTH:,} layers, got {len(spec.sizes) - 1:,}")
     # a NetSpec: no weights are drawn, so a net too large to build is planned

@@ -75,3 +75,22 @@ def test_cli_memory_tiny(mpl, tmp_path, capsys):
     assert "revolve:1" in printed.out and "[  1/2]" in printed.err
     for name in (bench.CSV_NAME, bench.JSON_NAME) + bench.FIGURES:
         assert (out / name).stat().st_size > 0
+
+
+def test_pareto_figure_writes_png(mpl, tmp_path):
+    net = mc.NetSpec([4] * 17, "tanh", "identity", "float64")
+    front = mc.pareto(net, 8)
+    marks = [("StoreAll", mc.plan(net, 8)), ("Revolve(2)", mc.plan(net, 8, mc.Revolve(2)))]
+    path = tmp_path / "front.png"
+    assert bench.pareto_figure(front, marks, str(path), "a title") == str(path)
+    assert _is_png(path)
+    with pytest.raises(ValueError, match="front: expected at least one"):
+        bench.pareto_figure([], marks, str(path), "t")
+
+
+def test_plan_cli_pareto_plot(mpl, tmp_path, capsys):
+    path = tmp_path / "f.png"
+    assert main(["plan", "--width", "4", "--depth", "14", "--batch", "4", "--pareto-plot", str(path)]) == 0
+    assert _is_png(path)
+    out = capsys.readouterr().out
+    assert f"wrote {path}" in out and "forward evals" in out  # --pareto-plot implies --pareto

@@ -439,3 +439,74 @@ def test_cli_plan_refuses_a_bad_optimizer_in_one_line(value, capsys):
     assert main(["plan", "--sizes", "8,16,3", "--optimizer", value]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mlpckpt plan: error: argument --optimizer: invalid choice")
+
+
+# -- `mlpckpt plan --pareto` ----------------------------------------------------
+
+
+def _table_rows(text):
+    """(peak MiB text, peak bytes, evals, evals/n, optimality) of the frontier table."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["peak", "MiB"]) + 1
+    rows = []
+    for line in lines[start:]:
+        parts = line.split(None, 4)
+        if not parts[1].isdigit():
+            break
+        rows.append((parts[0], int(parts[1]), int(parts[2]), float(parts[3]), parts[4]))
+    return rows
+
+
+@pytest.mark.parametrize("argv, sizes, batch, kwargs", [
+    (["--sizes", "6,9,5,7,3", "--batch", "16"], (6, 9, 5, 7, 3), 16, {}),
+    (["--width", "8", "--depth", "16", "--batch", "8", "--out"], (8,) * 17, 8, {"out": True}),
+    (["--sizes", "5,7,7,7,7,7,7,7,7,7,7,7,7,7,4", "--loss", "cross_entropy", "--targets", "onehot",
+      "--fuse-update"], (5,) + (7,) * 13 + (4,), 256,
+     {"loss": "cross_entropy", "targets": "onehot", "fuse_update": True}),
+])
+def test_plan_pareto_prints_the_frontier_of_mc_pareto(argv, sizes, batch, kwargs, net_spec, capsys):
+    assert main(["plan", *argv, "--pareto"]) == 0
+    printed = capsys.readouterr()
+    output = "softmax" if kwargs.get("loss") == "cross_entropy" else "identity"
+    spec = net_spec(sizes, "tanh", output)
+    front = mc.pareto(spec, batch, **kwargs)
+    rows = _table_rows(printed.out)
+    n = len(sizes) - 1
+    assert len(rows) == len(front) >= 2
+    for (mib, peak, evals, per_n, optimality), s in zip(rows, front):
+        assert (peak, evals) == (s.peak_bytes, s.forward_evals)
+        assert mib == f"{s.peak_bytes / 2**20:.3f}" and per_n == pytest.approx(s.forward_evals / n, abs=5e-4)
+        gap = "exact" if s.details["exact"] else f"gap {100 * s.details['gap']:.2f}%"
+        assert optimality.startswith(gap)
+    assert rows[-1][2] == n  # the frontier ends at StoreAll's n evaluations
+    assert ("planning the frontier" in printed.err) == (n > 12)
+
+
+def test_plan_pareto_marks_the_fixed_strategies(net_spec, capsys):
+    assert main(["plan", "--width", "6", "--depth", "10", "--batch", "4", "--pareto"]) == 0
+    text = capsys.readouterr().out
+    spec = net_spec((6,) * 11)
+    front = mc.pareto(spec, 4)
+    for label, strategy in [("StoreAll", mc.StoreAll()), ("Sqrt", mc.Sqrt()), ("Revolve(0)", mc.Revolve(0)),
+                            ("Revolve(8)", mc.Revolve(8))]:
+        s = mc.plan(spec, 4, strategy)
+        best = min(f.forward_evals for f in front if f.peak_bytes <= s.peak_bytes)
+        line = next(line for line in text.splitlines() if line.split()[:1] == [label])
+        assert line.split()[1:] == [f"{s.peak_bytes / 2**20:.3f}", str(s.forward_evals), str(best)]
+        assert best <= s.forward_evals  # the frontier is never worse than a fixed strategy
+    assert "Revolve(16)" not in text
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--pareto", "--actions"], "--actions"),
+    (["--pareto", "--plot", "x.png"], "--plot"),
+    (["--pareto", "--optimizer", "adam"], "--optimizer"),
+    (["--pareto-plot", "/nonexistent/dir/f.png"], "--pareto-plot"),
+    (["--pareto-plot", "f.svg"], "--pareto-plot"),
+])
+def test_plan_pareto_bad_combinations_are_one_line_exit_2(extra, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "--sizes", "4,4,4", *extra]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -95,7 +95,7 @@ def test_planning_follows_its_order_and_never_reaches_the_executor():
         assert not _closure(name) & {"layers", "backprop", "mlp", "train", "verify"}, name
 
 
-CLI = {"cli", "_cli_args", "_cli_bench", "__main__"}  # the command line and its parts
+CLI = {"cli", "_cli_args", "_cli_bench", "_cli_pareto", "__main__"}  # the command line and its parts
 
 
 def test_training_and_files_know_no_model():

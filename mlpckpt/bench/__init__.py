@@ -15,6 +15,7 @@ slope fit) and :mod:`~mlpckpt.bench.plots` (one function per figure).
 
 from .children import MMAP_THRESHOLD, make_strategy, normalize_strategy
 from .measure import MIB, traced_peak
+from .pareto_plot import pareto_figure
 from .plots import FIGURES, plot_forward_evals, plot_memory, plot_results, plot_schedule, plot_time
 from .results import (
     COLUMNS,
@@ -65,4 +66,5 @@ __all__ = [
     "plot_time",
     "plot_forward_evals",
     "plot_schedule",
+    "pareto_figure",
 ]
