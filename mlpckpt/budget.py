@@ -17,16 +17,17 @@ Every figure comes from the memory model's tables (:func:`memory.model`).
 """
 
 import functools
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import chain, exact, memory
 from ._validate import parse_bytes
-from .actions import BACKWARD, FORWARD, LOSS
+from .held import held_actions, held_bound, held_set
 from .strategies import StoreAll, Strategy, revolve_actions, segment_bounds, segments_actions
 
-__all__ = ["Budget", "solve", "frontier", "min_budget_bounds", "held_actions"]
+__all__ = ["Budget", "solve", "frontier", "min_budget_bounds", "schedule_bytes"]
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,38 @@ def solve(budget, call):
     low, high = min_budget_bounds(m)
     if budget < low:  # proved infeasible without a search
         _refuse(budget, high, low)
+    best, lower = _search(budget, call, m)
+    if best[1] + schedule_bytes(best[2]) > budget:
+        # the first call holds the schedule too: where a leaner answer costs
+        # no more evaluations, take it, so that the first call fits as well
+        try:
+            leaner = _search(budget - schedule_bytes(best[2]), call, m)[0]
+            best = leaner if leaner[0] <= best[0] else best
+        except ValueError:
+            pass
+    evals, peak, actions = best
+    return _found(actions, evals, peak, min(lower, evals))
+
+
+def _search(budget, call, m):
+    """The best candidate within ``budget`` and the lower bound; refuses
+    when there is none."""
     best, smallest = _candidates(budget, call, m)
     searched = chain.search(m, budget, cells=_cells(m.n_layers, budget))
     if searched["actions"] is not None:
         best = _better(best, _priced(searched["actions"], m, budget))
     if best is None:
-        _refuse(budget, min(smallest, high), low)
-    lower = max(searched["lower_bound"] or 0, chain.held_bound(m, budget), m.n_layers)
-    evals, peak, actions = best
-    return _found(actions, evals, peak, min(lower, evals))
+        _refuse(budget, min(smallest, min_budget_bounds(m)[1]), min_budget_bounds(m)[0])
+    return best, max(searched["lower_bound"] or 0, held_bound(m, budget), m.n_layers)
+
+
+def schedule_bytes(actions):
+    """What tracemalloc sees of a compiled schedule (the tuple of action
+    tuples, and the ints above CPython's cached small ones)."""
+    size = sys.getsizeof(actions)
+    for action in actions:
+        size += sys.getsizeof(action) + sum(sys.getsizeof(x) for x in action if x > 256)
+    return size
 
 
 def _found(actions, evals, peak, lower):
@@ -185,30 +209,11 @@ def _held_candidate(budget, m):
         if lo > hi:
             break
         reserve = (lo + hi) // 2
-        held = chain.held_set(m, budget - reserve)
+        held = held_set(m, budget - reserve)
         got = _priced(held_actions(held, m.n_layers), m, budget) if held is not None else None
         best = _better(best, got)
         lo, hi = (lo, reserve - 1) if got is not None else (reserve + 1, hi)
     return best
-
-
-def held_actions(bounds, n):
-    """Segments with the given boundaries (sorted ``a[k]``, ``0 < k < n``):
-    the first pass keeps them, then each segment, the top one first, is
-    recomputed from its start keeping everything and reversed. Evaluations
-    ``n + sum(len - 1)`` over the segments (eq. C25)."""
-    cuts = [0, *bounds, n]
-    out = [(FORWARD, cuts[i], cuts[i + 1], 0) for i in range(len(cuts) - 1)]
-    out.append((LOSS,))
-    for i in range(len(cuts) - 2, -1, -1):
-        start, stop = cuts[i], cuts[i + 1]
-        if stop - 1 > start:
-            out.append((FORWARD, start, stop - 1, 1))
-        if out[-1][0] == BACKWARD and out[-1][1] == stop:
-            out[-1] = (BACKWARD, start, out[-1][2])
-        else:
-            out.append((BACKWARD, start, stop))
-    return tuple(out)
 
 
 def min_budget_bounds(m):
@@ -236,8 +241,9 @@ def frontier(call):
     strictly descending, each the answer of :func:`solve` at its own peak.
 
     Exact for chains of up to 12 layers; beyond, the non-dominated answers
-    of :func:`solve` at the peaks of StoreAll, every ``Revolve(s)`` and
-    every ``Segments(k)`` (each answer re-solved at its own peak).
+    of :func:`solve` at 48 budgets spread in log scale over the peaks of
+    StoreAll, every ``Revolve(s)`` and every ``Segments(k)``, each answer
+    re-solved at its own peak until it is that peak's answer.
     """
     m = memory.model(call)
     if m.n_layers <= exact.EXACT_LAYERS:
@@ -247,20 +253,21 @@ def frontier(call):
     tries |= {memory.simulate(revolve_actions(n, s), m)["peak_bytes"] for s in range(n)}
     tries |= {memory.simulate(segments_actions(n, k), m)["peak_bytes"] for k in range(1, n + 1)}
     tries = sorted(tries)
-    if len(tries) > 48:  # about 48 budgets, evenly spread in log scale
-        picks = {round(i * (len(tries) - 1) / 47) for i in range(48)}
-        tries = [tries[i] for i in sorted(picks)]
+    if len(tries) > 48:  # 48 budgets evenly spread in log scale, each the nearest peak above
+        grid = np.geomspace(tries[0], tries[-1], 48)
+        tries = sorted({tries[min(len(tries) - 1, int(np.searchsorted(tries, g)))] for g in grid})
     points = {}
     for budget in tries:
         try:
             found = solve(budget, call)
         except ValueError:
             continue
-        for _ in range(8):  # until it is the answer at its own peak
+        while True:  # until it is the answer at its own peak (peaks fall, so this ends)
             again = solve(found["peak"], call)
-            if (again["peak"], again["evals"]) == (found["peak"], found["evals"]):
-                break
+            settled = again["peak"] == found["peak"]
             found = again
+            if settled:
+                break
         points[found["peak"]] = found["evals"]
     out, best = [], None
     for peak in sorted(points):

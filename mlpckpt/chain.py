@@ -29,14 +29,11 @@ Cost: ``O(n * MAX_PART * LEVELS)`` vectorised work; tables of
 ``n * LEVELS`` and ``CAP * MAX_PART`` small integers.
 """
 
-import functools
-import heapq
-
 import numpy as np
 
 from .actions import BACKWARD, FORWARD, LOSS
 
-__all__ = ["LEVELS", "CAP", "MAX_PART", "unit_tables", "search", "unit_actions", "held_set", "held_bound"]
+__all__ = ["LEVELS", "CAP", "MAX_PART", "unit_tables", "search", "unit_actions"]
 
 #: memory units of the discretisation
 LEVELS = 64
@@ -48,7 +45,6 @@ MAX_PART = 512
 _INF = 2**30
 
 
-@functools.lru_cache(maxsize=2)
 def unit_tables(length, cap=CAP):
     """The unit model's optimal costs and first splits (eqs. C18, C19).
 
@@ -119,7 +115,7 @@ def search(m, budget, cells=2**18, reach=4):
     # the tables: as many units as the budget could ever give a part, as long
     # as the window at least, within an eighth of the budget (eq. C23)
     cap = int(min(CAP, room // max(1, act[1:].min()) + 2))
-    span = int(max(length, min(n, MAX_PART, budget // (96 * (cap + 1)))))
+    span = length
     W, Wc, SW, SWc = unit_tables(span, cap)
     top, fwd, back = (np.frombuffer(t, dtype=np.int64) for t in (m.top, m.fwd, m.back))
     k = np.arange(n + 1)
@@ -153,8 +149,8 @@ def search(m, budget, cells=2**18, reach=4):
     offset = np.array(bases, dtype=np.float64)[:, None] - 1
     linear = slope * n  # per base: min over c' > c + length of slope * c' + F_lo[c'] (F_lo[n] = 0)
     # levels are searched in chunks, so that the temporaries stay within a
-    # sixteenth of the budget (about 16 arrays of chunk x length int64)
-    chunk = int(max(1, min(levels, budget // (16 * 16 * 8 * length))))
+    # quarter of the budget (about 16 arrays of chunk x length int64)
+    chunk = int(max(1, min(levels, budget // (4 * 16 * 8 * length))))
     for c in range(n - 1, -1, -1):
         stop = min(n, c + length)
         ends = np.arange(c + 1, stop + 1)
@@ -213,7 +209,7 @@ def search(m, budget, cells=2**18, reach=4):
         F_lo[row] = new_lo
     result = dict(none)
     if F_lo[0, 0] < _INF:
-        result["lower_bound"] = max(n + int(F_lo[0, 0]), held_bound(m, budget))
+        result["lower_bound"] = n + int(F_lo[0, 0])
     if F_hi[0, 0] < _INF:
         result["actions"] = _rebuild(choice, slots, units_hi, n, SW, SWc)
         result["evals"] = n + int(F_hi[0, 0])
@@ -226,43 +222,6 @@ def _rest(F, window, at_top, nxt):
     levels = F.shape[1]
     got = F[window[None, :], np.minimum(nxt, levels - 1)]
     return np.where(at_top[None, :], 0, np.where(nxt < levels, got, _INF))
-
-
-def held_set(m, budget):
-    """The most ``a[k]`` that can be held from their first evaluation to
-    their last use within ``budget`` (sorted indices), or None if even the
-    empty set breaks a limit (eq. C24).
-
-    An ``a[k]`` held throughout adds its bytes to the loss and to every
-    backward step from ``n - 1`` down to ``k``: nested limits on prefixes,
-    for which taking each in turn and dropping the widest while a limit is
-    broken (Moore and Hodgson's rule) holds the most. Time ``O(n log n)``.
-    """
-    n, act = m.n_layers, m.act
-    room = budget - m.base
-    # limit[j]: bytes for held a[k], k < j, at backward step j (which holds
-    # a[j] and state j + 1 anyway); the loss limits all of them
-    limit = [room - act[j] - m.top[j + 1] - m.back[j] for j in range(n)]
-    limit.append(room - act[n] - m.loss)
-    for j in range(n - 1, -1, -1):  # a limit binds every shorter prefix too
-        limit[j] = min(limit[j], limit[j + 1])
-    if limit[0] < 0:
-        return None
-    heap, total = [], 0
-    for k in range(1, n):
-        heapq.heappush(heap, (-act[k], k))
-        total += act[k]
-        while heap and total > limit[k + 1]:
-            total += heapq.heappop(heap)[0]
-    return sorted(k for _, k in heap)
-
-
-def held_bound(m, budget):
-    """Evaluations no schedule within ``budget`` can beat: ``n``, plus one
-    for every ``a[k]``, ``0 < k < n``, not held throughout (eq. C24)."""
-    held = held_set(m, budget)
-    n = m.n_layers
-    return n + (n - 1 - len(held)) if held is not None else 2 * n - 1
 
 
 def _rebuild(choice, slots, units, n, SW, SWc):

@@ -8,7 +8,9 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mlpckpt"
-PLANNING_ORDER = ["_validate", "actions", "strategies", "costs", "memory", "schedule", "budget", "plan"]
+PLANNING_ORDER = [
+    "_validate", "actions", "strategies", "costs", "memory", "exact", "chain", "held", "schedule", "budget", "plan",
+]
 
 
 def _modules():
