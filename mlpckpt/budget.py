@@ -27,7 +27,10 @@ from ._validate import parse_bytes
 from .held import held_actions, held_bound, held_set
 from .strategies import StoreAll, Strategy, revolve_actions, segment_bounds, segments_actions
 
-__all__ = ["Budget", "solve", "frontier", "min_budget_bounds", "schedule_bytes"]
+__all__ = ["Budget", "SEARCH_LAYERS", "solve", "frontier", "min_budget_bounds", "schedule_bytes"]
+
+#: the checkpoint search (a Python loop over the layers) runs up to this depth
+SEARCH_LAYERS = 20000
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ def _search(budget, call, m):
     """The best candidate within ``budget`` and the lower bound; refuses
     when there is none."""
     best, smallest = _candidates(budget, call, m)
-    searched = chain.search(m, budget, cells=_cells(m.n_layers, budget))
+    searched = {"actions": None, "lower_bound": None}
+    if m.n_layers <= SEARCH_LAYERS:  # beyond, the held-throughout bound alone (eq. C24)
+        searched = chain.search(m, budget, cells=_cells(m.n_layers, budget))
     if searched["actions"] is not None:
         best = _better(best, _priced(searched["actions"], m, budget))
     if best is None:
@@ -137,8 +142,8 @@ def _refuse(budget, smallest, proved=None):
 
 def _cells(n, budget):
     """Size of the checkpoint search's table: at most 2**21 cells, and at
-    most a quarter of the budget at 3 bytes a cell (its own memory counts)."""
-    return int(max(8 * n, min(2**21, budget // 12)))
+    most an eighth of the budget at 3 bytes a cell (its own memory counts)."""
+    return int(max(8 * n, min(2**21, budget // 24)))
 
 
 def _priced(actions, m, budget):

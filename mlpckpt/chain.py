@@ -149,8 +149,8 @@ def search(m, budget, cells=2**18, reach=4):
     offset = np.array(bases, dtype=np.float64)[:, None] - 1
     linear = slope * n  # per base: min over c' > c + length of slope * c' + F_lo[c'] (F_lo[n] = 0)
     # levels are searched in chunks, so that the temporaries stay within a
-    # quarter of the budget (about 16 arrays of chunk x length int64)
-    chunk = int(max(1, min(levels, budget // (4 * 16 * 8 * length))))
+    # eighth of the budget (about 16 arrays of chunk x length int64)
+    chunk = int(max(1, min(levels, budget // (8 * 16 * 8 * length))))
     for c in range(n - 1, -1, -1):
         stop = min(n, c + length)
         ends = np.arange(c + 1, stop + 1)

@@ -16,6 +16,15 @@ strategies' records for n = 1..1000 are identical, and in the calls only
 ``peak_bytes`` and ``activation_bytes`` changed (no actions digest,
 ``forward_evals``, ``max_stored`` or refusal), the Budget rows following
 the new peaks.
+
+Re-recorded again (issue 12): the executor keeps held activations in a
+list (fixed bytes) instead of a dict, and Budget became the exact search
+(up to 12 layers) or the certified one. Against the record before, the
+600 fixed-strategy rows of the calls changed only in ``peak_bytes`` and
+``activation_bytes`` (no actions digest, ``forward_evals``, ``max_stored``
+or refusal), and the fixed strategies' records for n = 1..1000 are
+identical; the Budget rows are new answers (their budgets follow the new
+peaks).
 """
 
 import json
