@@ -27,7 +27,9 @@ from ._validate import parse_bytes
 from .held import held_actions, held_bound, held_set
 from .strategies import StoreAll, Strategy, revolve_actions, segment_bounds, segments_actions
 
-__all__ = ["Budget", "SEARCH_LAYERS", "solve", "frontier", "min_budget_bounds", "schedule_bytes"]
+__all__ = [
+    "Budget", "SEARCH_LAYERS", "TUPLE_FREELISTS", "solve", "frontier", "min_budget_bounds", "schedule_bytes",
+]
 
 #: the checkpoint search (a Python loop over the layers) runs up to this depth
 SEARCH_LAYERS = 20000
@@ -114,6 +116,12 @@ def _search(budget, call, m):
     if best is None:
         _refuse(budget, min(smallest, min_budget_bounds(m)[1]), min_budget_bounds(m)[0])
     return best, max(searched["lower_bound"] or 0, held_bound(m, budget), m.n_layers)
+
+
+#: CPython keeps up to 2000 freed tuples of each small length for reuse, and
+#: tracemalloc still counts them: after planning, up to this much of the
+#: candidates' 3- and 4-tuples stays allocated (an interpreter effect)
+TUPLE_FREELISTS = 2000 * (sys.getsizeof((0, 1, 2)) + sys.getsizeof((0, 1, 2, 3)))
 
 
 def schedule_bytes(actions):
