@@ -17,14 +17,16 @@ Every figure comes from the memory model's tables (:func:`memory.model`).
 """
 
 import functools
-import sys
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import chain, exact, memory
+from .costs import TUPLE_FREELISTS, schedule_bytes  # re-exported: what planning leaves
 from ._validate import parse_bytes
 from .held import held_actions, held_bound, held_set
+from .actions import count_forward_evals
 from .strategies import StoreAll, Strategy, revolve_actions, segment_bounds, segments_actions
 
 __all__ = [
@@ -116,21 +118,6 @@ def _search(budget, call, m):
     if best is None:
         _refuse(budget, min(smallest, min_budget_bounds(m)[1]), min_budget_bounds(m)[0])
     return best, max(searched["lower_bound"] or 0, held_bound(m, budget), m.n_layers)
-
-
-#: CPython keeps up to 2000 freed tuples of each small length for reuse, and
-#: tracemalloc still counts them: after planning, up to this much of the
-#: candidates' 3- and 4-tuples stays allocated (an interpreter effect)
-TUPLE_FREELISTS = 2000 * (sys.getsizeof((0, 1, 2)) + sys.getsizeof((0, 1, 2, 3)))
-
-
-def schedule_bytes(actions):
-    """What tracemalloc sees of a compiled schedule (the tuple of action
-    tuples, and the ints above CPython's cached small ones)."""
-    size = sys.getsizeof(actions)
-    for action in actions:
-        size += sys.getsizeof(action) + sum(sys.getsizeof(x) for x in action if x > 256)
-    return size
 
 
 def _found(actions, evals, peak, lower):
@@ -255,36 +242,51 @@ def frontier(call):
 
     Exact for chains of up to 12 layers; beyond, the non-dominated answers
     of :func:`solve` at 48 budgets spread in log scale over the peaks of
-    StoreAll, every ``Revolve(s)`` and every ``Segments(k)``, each answer
-    re-solved at its own peak until it is that peak's answer.
+    StoreAll, every ``Revolve(s)`` and every ``Segments(k)``, then at the
+    peaks of up to 24 of those schedules that still lie below the step;
+    each answer re-solved at its own peak until it is that peak's answer.
     """
     m = memory.model(call)
     if m.n_layers <= exact.EXACT_LAYERS:
         return [peak for peak, _, _ in exact.frontier(m)]
     n = m.n_layers
-    tries = {memory.simulate(StoreAll().actions(call), m)["peak_bytes"]}
-    tries |= {memory.simulate(revolve_actions(n, s), m)["peak_bytes"] for s in range(n)}
-    tries |= {memory.simulate(segments_actions(n, k), m)["peak_bytes"] for k in range(1, n + 1)}
-    tries = sorted(tries)
+    fixed = [StoreAll().actions(call)] + [revolve_actions(n, s) for s in range(n)]
+    fixed += [segments_actions(n, k) for k in range(1, n + 1)]
+    fixed = {(memory.simulate(a, m)["peak_bytes"], count_forward_evals(a)) for a in fixed}
+    tries = sorted({peak for peak, _ in fixed})
     if len(tries) > 48:  # 48 budgets evenly spread in log scale, each the nearest peak above
         grid = np.geomspace(tries[0], tries[-1], 48)
         tries = sorted({tries[min(len(tries) - 1, int(np.searchsorted(tries, g)))] for g in grid})
-    points = {}
-    for budget in tries:
-        try:
-            found = solve(budget, call)
-        except ValueError:
-            continue
-        while True:  # until it is the answer at its own peak (peaks fall, so this ends)
-            again = solve(found["peak"], call)
-            settled = again["peak"] == found["peak"]
-            found = again
-            if settled:
-                break
-        points[found["peak"]] = found["evals"]
+    points = _settled(tries, call)
+    below = sorted(p for p, e in fixed if e < min((v for q, v in points.items() if q <= p), default=e + 1))
+    if len(below) > 24:
+        below = [below[round(i * (len(below) - 1) / 23)] for i in range(24)]
+    # and the schedules people compare with: Sqrt, Revolve(2^k)
+    marks = [segments_actions(n, math.isqrt(n - 1) + 1)] + [revolve_actions(n, 2**k) for k in range(n.bit_length())]
+    below += [memory.simulate(a, m)["peak_bytes"] for a in marks]
+    points.update(_settled(sorted(set(below)), call))
     out, best = [], None
     for peak in sorted(points):
         if best is None or points[peak] < best:
             out.append(peak)
             best = points[peak]
     return out
+
+
+def _settled(budgets, call):
+    """``{peak: evals}`` of :func:`solve` at each budget, each re-solved at
+    its own peak until it is that peak's answer (peaks fall, so this ends)."""
+    points = {}
+    for budget in budgets:
+        try:
+            found = solve(budget, call)
+        except ValueError:
+            continue
+        while True:
+            again = solve(found["peak"], call)
+            settled = again["peak"] == found["peak"]
+            found = again
+            if settled:
+                break
+        points[found["peak"]] = found["evals"]
+    return points

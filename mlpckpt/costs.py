@@ -16,7 +16,7 @@ import numpy as np
 __all__ = [
     "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "UPDATE_TRANSIENT",
     "UFUNC_BUFSIZE", "UFUNC_FIXED", "fixed_bytes", "ufunc_buffer", "forward_transient",
-    "loss_transient", "grad_pair_bytes", "shared_grad_bytes",
+    "loss_transient", "grad_pair_bytes", "shared_grad_bytes", "TUPLE_FREELISTS", "schedule_bytes",
 ]
 
 
@@ -124,3 +124,18 @@ def shared_grad_bytes(sizes, itemsize):
     which is model-sized, comes on top and is not predicted)."""
     shapes = {(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)}
     return sum(grad_pair_bytes(rows, cols, itemsize) for rows, cols in shapes)
+
+
+#: CPython keeps up to 2000 freed tuples of each small length for reuse, and
+#: tracemalloc still counts them: after planning, up to this much of the
+#: candidates' 3- and 4-tuples stays allocated (an interpreter effect)
+TUPLE_FREELISTS = 2000 * (sys.getsizeof((0, 1, 2)) + sys.getsizeof((0, 1, 2, 3)))
+
+
+def schedule_bytes(actions):
+    """What tracemalloc sees of a compiled schedule (the tuple of action
+    tuples, and the ints above CPython's cached small ones)."""
+    size = sys.getsizeof(actions)
+    for action in actions:
+        size += sys.getsizeof(action) + sum(sys.getsizeof(x) for x in action if x > 256)
+    return size
