@@ -44,8 +44,10 @@ class Budget(Strategy):
     ``max_bytes`` is an int or a string with a unit (``"50MiB"``, ``"1GB"``;
     KiB/MiB/GiB are powers of 2, KB/MB/GB of 10), checked against the same
     accounting as :func:`mlpckpt.plan` for the exact call (widths, loss,
-    ``out=``, ``fuse_update``), so the measured tracemalloc peak stays under
-    it -- planning's own tables included.
+    ``out=``, ``fuse_update``), so the measured tracemalloc peak of a call
+    with the schedule compiled stays under it. Planning's tables are sized
+    within the budget and freed; the first call also holds the schedule
+    itself and CPython's tuple free lists (:data:`TUPLE_FREELISTS`).
 
     Exact (the optimum over every schedule of the action vocabulary, ties:
     the lowest peak) for chains of up to 12 layers; beyond, the answer fits
