@@ -17,6 +17,7 @@ Every figure comes from the memory model's tables (:func:`memory.model`).
 """
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -117,12 +118,17 @@ def _search(budget, call, m):
         searched = chain.search(m, budget, cells=_cells(m.n_layers, budget))
     if searched["actions"] is not None:
         best = _better(best, _priced(searched["actions"], m, budget))
-    if best is None:
-        _refuse(budget, min(smallest, min_budget_bounds(m)[1]), min_budget_bounds(m)[0])
+    if best is None:  # between the bounds: the search found nothing, which proves nothing
+        low, high = min_budget_bounds(m)
+        raise ValueError(
+            f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB): no schedule found within it "
+            f"for this net and call (the search is not exact beyond {exact.EXACT_LAYERS} layers); "
+            f"{min(smallest, high)} B works, and none fits below {low} B"
+        )
     return best, max(searched["lower_bound"] or 0, held_bound(m, budget), m.n_layers)
 
 
-def _found(actions, evals, peak, lower):
+def _found(actions, evals, peak, lower):  # what solve returns
     return {"actions": actions, "evals": evals, "peak": peak, "exact": evals == lower,
             "lower_bound": lower, "gap": evals / lower - 1}
 
@@ -231,7 +237,8 @@ def min_budget_bounds(m):
     if m.update is not None:
         low = max(low, *(top[k] + m.update for k in range(n)))
     # Revolve(0): every a[k] recomputed from X while state k + 1 is held
-    high, reach = max(low, max(fwd[0], *(act[i] + fwd[i] for i in range(1, n)))), fwd[0]
+    high = max([low, fwd[0]] + [act[i] + fwd[i] for i in range(1, n)])
+    reach = fwd[0]
     for k in range(1, n):
         high = max(high, top[k + 1] + reach)
         reach = max(reach, act[k] + fwd[k])
@@ -252,9 +259,9 @@ def frontier(call):
     if m.n_layers <= exact.EXACT_LAYERS:
         return [peak for peak, _, _ in exact.frontier(m)]
     n = m.n_layers
-    fixed = [StoreAll().actions(call)] + [revolve_actions(n, s) for s in range(n)]
-    fixed += [segments_actions(n, k) for k in range(1, n + 1)]
-    fixed = {(memory.simulate(a, m)["peak_bytes"], count_forward_evals(a)) for a in fixed}
+    schedules = itertools.chain([StoreAll().actions(call)], (revolve_actions(n, s) for s in range(n)),
+                                (segments_actions(n, k) for k in range(1, n + 1)))
+    fixed = {(memory.simulate(a, m)["peak_bytes"], count_forward_evals(a)) for a in schedules}
     tries = sorted({peak for peak, _ in fixed})
     if len(tries) > 48:  # 48 budgets evenly spread in log scale, each the nearest peak above
         grid = np.geomspace(tries[0], tries[-1], 48)
@@ -263,9 +270,8 @@ def frontier(call):
     below = sorted(p for p, e in fixed if e < min((v for q, v in points.items() if q <= p), default=e + 1))
     if len(below) > 24:
         below = [below[round(i * (len(below) - 1) / 23)] for i in range(24)]
-    # and the schedules people compare with: Sqrt, Revolve(2^k)
     marks = [segments_actions(n, math.isqrt(n - 1) + 1)] + [revolve_actions(n, 2**k) for k in range(n.bit_length())]
-    below += [memory.simulate(a, m)["peak_bytes"] for a in marks]
+    below += [memory.simulate(a, m)["peak_bytes"] for a in marks]  # Sqrt, Revolve(2^k): the usual marks
     points.update(_settled(sorted(set(below)), call))
     out, best = [], None
     for peak in sorted(points):

@@ -112,11 +112,10 @@ def search(m, budget, cells=2**18, reach=4):
     # allow four times that, and levels of a fraction of an activation
     length = int(min(n, MAX_PART, max(16, reach * n * mean / room)))
     levels = int(max(8, min(cells // n, 8 * room / mean, 4096)))
-    # the tables: as many units as the budget could ever give a part, as long
-    # as the window at least, within an eighth of the budget (eq. C23)
+    # the unit tables: as many units as the budget could ever give a part,
+    # as long as the window
     cap = int(min(CAP, room // max(1, act[1:].min()) + 2))
-    span = length
-    W, Wc, SW, SWc = unit_tables(span, cap)
+    W, Wc, SW, SWc = unit_tables(length, cap)
     top, fwd, back = (np.frombuffer(t, dtype=np.int64) for t in (m.top, m.fwd, m.back))
     k = np.arange(n + 1)
     state_lo = top - np.where((k > 0) & (k < n), act, 0)  # state t besides a[t]
@@ -144,12 +143,12 @@ def search(m, budget, cells=2**18, reach=4):
     # chain's narrowest and smallest (valid for every c): for each base length
     # b, W(l, u) >= (l - b + 1) * (W(b, u) + 1) / b - 1 for every l (eq. C23)
     u = np.maximum((room - used_lo[:, 0] - state_min[1]) // max(1, act_min[1]) + 1, 0)
-    bases = sorted({min(span, length << i) for i in range(12)})
+    bases = [length]  # the tables' longest part (longer bases would need longer tables)
     slope = np.array([np.where(u >= min(cap, b - 1), b, W[np.clip(u, 0, cap), b] + 1) / b for b in bases])
     offset = np.array(bases, dtype=np.float64)[:, None] - 1
     linear = slope * n  # per base: min over c' > c + length of slope * c' + F_lo[c'] (F_lo[n] = 0)
-    # levels are searched in chunks, so that the temporaries stay within a
-    # eighth of the budget (about 16 arrays of chunk x length int64)
+    # levels are searched in chunks: about 16 temporaries of chunk x length
+    # int64 take an eighth of the budget
     chunk = int(max(1, min(levels, budget // (8 * 16 * 8 * length))))
     for c in range(n - 1, -1, -1):
         stop = min(n, c + length)

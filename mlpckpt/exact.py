@@ -45,8 +45,9 @@ def solve(m, budget, by="evals"):
     budget : int
         Bytes (the peak includes ``m.base``).
     by : {"evals", "peak"}
-        Fewest evaluations, ties the lowest peak; or the lowest peak, ties
-        the fewest evaluations.
+        Fewest evaluations, ties the lowest peak; or the lowest peak (its
+        evaluations are not minimised among equal peaks: only the best prefix
+        into each state is kept).
 
     Returns
     -------

@@ -40,13 +40,11 @@ def held_set(m, budget):
 
 def held_bound(m, budget):
     """Evaluations no schedule within ``budget`` can beat: ``n``, plus one
-    for every ``a[k]``, ``0 < k < n``, not held throughout (eq. C24)."""
+    for every ``a[k]``, ``0 < k < n``, not held throughout (eq. C24);
+    ``2n - 1`` (all recomputed) when not even the empty set fits the limits."""
     held = held_set(m, budget)
     n = m.n_layers
     return n + (n - 1 - len(held)) if held is not None else 2 * n - 1
-
-
-
 
 
 def held_actions(bounds, n):

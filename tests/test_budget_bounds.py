@@ -125,3 +125,20 @@ def test_first_call_planning_included_stays_within_budget_and_schedule(n, unifor
     assert sched.peak_bytes <= budget
     left = budget_mod.schedule_bytes(sched.actions) + budget_mod.TUPLE_FREELISTS
     assert peak <= budget + left, (peak, budget, left)
+
+
+def test_long_chain_refusal_between_the_bounds_says_the_search_is_not_exact():
+    # a 13-layer chain where a schedule fits (the exact search finds 23
+    # evaluations at 39296 B) but the long-chain search finds none
+    sizes = [1, 200, 2, 1000, 1000, 200, 4, 2, 4, 200, 1000, 512, 4, 1000]
+    spec, call, m = _model(sizes, 1, True)
+    assert exact.solve(m, 39296)[:2] == (23, 39296)
+    low, high = budget_mod.min_budget_bounds(m)
+    with pytest.raises(ValueError, match=rf"no schedule found within it .* none fits below {low} B"):
+        mc.plan(spec, 1, mc.Budget(39296), out=True)
+
+
+def test_min_budget_bounds_of_one_layer():
+    _, _, m = _model([5, 3], 4, False)
+    low, high = budget_mod.min_budget_bounds(m)
+    assert low == high == exact.solve(m, float("inf"), by="peak")[1]
