@@ -1,4 +1,4 @@
-"""``Budget(max_bytes)`` and the frontier: the fewest forward evaluations
+"""``Budget(max_bytes)``: the fewest forward evaluations
 whose predicted peak fits a byte budget (paper_notes/checkpointing.md,
 sections 6-8).
 
@@ -17,8 +17,6 @@ Every figure comes from the memory model's tables (:func:`memory.model`).
 """
 
 import functools
-import itertools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +25,10 @@ from . import chain, exact, memory
 from .costs import TUPLE_FREELISTS, schedule_bytes  # re-exported: what planning leaves
 from ._validate import parse_bytes
 from .held import held_actions, held_bound, held_set
-from .actions import count_forward_evals
 from .strategies import StoreAll, Strategy, revolve_actions, segment_bounds, segments_actions
 
 __all__ = [
-    "Budget", "SEARCH_LAYERS", "TUPLE_FREELISTS", "solve", "frontier", "min_budget_bounds", "schedule_bytes",
+    "Budget", "SEARCH_LAYERS", "TUPLE_FREELISTS", "solve", "min_budget_bounds", "schedule_bytes",
 ]
 
 #: the checkpoint search (a Python loop over the layers) runs up to this depth
@@ -96,12 +93,13 @@ def solve(budget, call):
     low, high = min_budget_bounds(m)
     if budget < low:  # proved infeasible without a search
         _refuse(budget, high, low)
-    best, lower = _search(budget, call, m)
-    if best[1] + schedule_bytes(best[2]) > budget:
+    best, lower = _search(budget, call, m, (low, high))
+    held = schedule_bytes(best[2])
+    if best[1] + held > budget:
         # the first call holds the schedule too: where a leaner answer costs
         # no more evaluations, take it, so that the first call fits as well
         try:
-            leaner = _search(budget - schedule_bytes(best[2]), call, m)[0]
+            leaner = _search(budget - held, call, m, (low, high))[0]
             best = leaner if leaner[0] <= best[0] else best
         except ValueError:
             pass
@@ -109,9 +107,9 @@ def solve(budget, call):
     return _found(actions, evals, peak, min(lower, evals))
 
 
-def _search(budget, call, m):
+def _search(budget, call, m, bounds):
     """The best candidate within ``budget`` and the lower bound; refuses
-    when there is none."""
+    when there is none (``bounds``: :func:`min_budget_bounds` of ``m``)."""
     best, smallest = _candidates(budget, call, m)
     searched = {"actions": None, "lower_bound": None}
     if m.n_layers <= SEARCH_LAYERS:  # beyond, the held-throughout bound alone (eq. C24)
@@ -119,7 +117,7 @@ def _search(budget, call, m):
     if searched["actions"] is not None:
         best = _better(best, _priced(searched["actions"], m, budget))
     if best is None:  # between the bounds: the search found nothing, which proves nothing
-        low, high = min_budget_bounds(m)
+        low, high = bounds
         raise ValueError(
             f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB): no schedule found within it "
             f"for this net and call (the search is not exact beyond {exact.EXACT_LAYERS} layers); "
@@ -149,12 +147,19 @@ def _cells(n, budget):
     return int(max(8 * n, min(2**21, budget // 24)))
 
 
-def _priced(actions, m, budget):
-    """``(evals, peak, actions)`` if the schedule fits, else None."""
+def _figures(actions, m):
+    """``(evals, peak, actions)`` of a schedule, as simulated."""
     figures = memory.simulate(actions, m)
-    if figures["peak_bytes"] > budget:
-        return None
     return figures["forward_evals"], figures["peak_bytes"], actions
+
+
+def _fitting(candidate, budget):
+    """The candidate if it fits the budget, else None."""
+    return candidate if candidate[1] <= budget else None
+
+
+def _priced(actions, m, budget):  # the schedule's candidate if it fits, else None
+    return _fitting(_figures(actions, m), budget)
 
 
 def _better(a, b):
@@ -166,20 +171,18 @@ def _better(a, b):
 
 def _candidates(budget, call, m):
     """The best fixed-form schedule within ``budget`` (or None) and the
-    smallest peak seen. Binomial schedules: the first slot counts all
-    simulated (with uneven widths the peak need not grow with the slots),
-    then the most that fit bisected; segment schedules cheaper than the
-    best so far, cheapest first; segments cut at held activations."""
+    smallest peak seen: the first slot counts of the binomial schedule (with
+    uneven widths the peak need not grow with the slots), then the most that
+    fit by bisection; segments cheapest first; segments cut at held ones."""
     n = m.n_layers
     best, smallest = _priced(StoreAll().actions(call), m, budget), float("inf")
     if best is not None:
         return best, best[1]
     dense = min(n - 1, 48 if n <= 2000 else 8)
-    for slots in range(dense + 1):
-        acts = revolve_actions(n, slots)
-        peak = memory.simulate(acts, m)["peak_bytes"]
-        smallest = min(smallest, peak)
-        best = _better(best, _priced(acts, m, budget))
+    for slots in range(dense + 1):  # each simulated once, for its peak and its fit
+        candidate = _figures(revolve_actions(n, slots), m)
+        smallest = min(smallest, candidate[1])
+        best = _better(best, _fitting(candidate, budget))
     lo, hi = dense + 1, n - 1
     while lo <= hi:
         mid = (lo + hi) // 2
@@ -243,58 +246,3 @@ def min_budget_bounds(m):
         high = max(high, top[k + 1] + reach)
         reach = max(reach, act[k] + fwd[k])
     return m.base + low, m.base + high
-
-
-def frontier(call):
-    """The frontier's budgets for ``call``: peaks ascending, evaluations
-    strictly descending, each the answer of :func:`solve` at its own peak.
-
-    Exact for chains of up to 12 layers; beyond, the non-dominated answers
-    of :func:`solve` at 48 budgets spread in log scale over the peaks of
-    StoreAll, every ``Revolve(s)`` and every ``Segments(k)``, then at the
-    peaks of up to 24 of those schedules that still lie below the step;
-    each answer re-solved at its own peak until it is that peak's answer.
-    """
-    m = memory.model(call)
-    if m.n_layers <= exact.EXACT_LAYERS:
-        return [peak for peak, _, _ in exact.frontier(m)]
-    n = m.n_layers
-    schedules = itertools.chain([StoreAll().actions(call)], (revolve_actions(n, s) for s in range(n)),
-                                (segments_actions(n, k) for k in range(1, n + 1)))
-    fixed = {(memory.simulate(a, m)["peak_bytes"], count_forward_evals(a)) for a in schedules}
-    tries = sorted({peak for peak, _ in fixed})
-    if len(tries) > 48:  # 48 budgets evenly spread in log scale, each the nearest peak above
-        grid = np.geomspace(tries[0], tries[-1], 48)
-        tries = sorted({tries[min(len(tries) - 1, int(np.searchsorted(tries, g)))] for g in grid})
-    points = _settled(tries, call)
-    below = sorted(p for p, e in fixed if e < min((v for q, v in points.items() if q <= p), default=e + 1))
-    if len(below) > 24:
-        below = [below[round(i * (len(below) - 1) / 23)] for i in range(24)]
-    marks = [segments_actions(n, math.isqrt(n - 1) + 1)] + [revolve_actions(n, 2**k) for k in range(n.bit_length())]
-    below += [memory.simulate(a, m)["peak_bytes"] for a in marks]  # Sqrt, Revolve(2^k): the usual marks
-    points.update(_settled(sorted(set(below)), call))
-    out, best = [], None
-    for peak in sorted(points):
-        if best is None or points[peak] < best:
-            out.append(peak)
-            best = points[peak]
-    return out
-
-
-def _settled(budgets, call):
-    """``{peak: evals}`` of :func:`solve` at each budget, each re-solved at
-    its own peak until it is that peak's answer (peaks fall, so this ends)."""
-    points = {}
-    for budget in budgets:
-        try:
-            found = solve(budget, call)
-        except ValueError:
-            continue
-        while True:
-            again = solve(found["peak"], call)
-            settled = again["peak"] == found["peak"]
-            found = again
-            if settled:
-                break
-        points[found["peak"]] = found["evals"]
-    return points

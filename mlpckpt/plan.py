@@ -18,7 +18,8 @@ from . import memory, stepmem
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_sizes, parse_bytes
 from .actions import check_actions
 from .activations import check_activations, check_output
-from .budget import Budget, frontier
+from .budget import Budget
+from .frontier import frontier
 from .losses import check_loss
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
