@@ -22,7 +22,6 @@ import numpy as np
 
 from . import finite, layers, losses
 from .actions import FORWARD, LOSS
-from .activations import ACTIVATIONS
 
 __all__ = ["Result", "execute", "logits"]
 
@@ -104,7 +103,7 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
             nxt = None
             for k in range(start, stop):
                 nxt = np.empty((weights[k].shape[0], batch), dtype=dtype)
-                fn = ACTIVATIONS[hidden[k]][0] if k + 1 < n else None  # logits: no map
+                fn = hidden[k] if k + 1 < n else None  # logits: no map
                 layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
                 evals += 1  # counted where it happens, not read off the action
                 if keep or k + 1 == stop:
@@ -135,7 +134,7 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                     acts[k],
                     a,
                     da,
-                    ACTIVATIONS[hidden[k]][1] if a is not None else None,
+                    hidden[k] if k + 1 < n else None,
                     dW[k],
                     db[k],
                     da_prev,
@@ -173,6 +172,6 @@ def logits(weights, biases, hidden, X, dtype=None):
     cur = X
     for k in range(n):
         nxt = np.empty((weights[k].shape[0], X.shape[1]), dtype=dtype)
-        fn = ACTIVATIONS[hidden[k]][0] if k + 1 < n else None  # logits: no map
+        fn = hidden[k] if k + 1 < n else None  # logits: no map
         cur = layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
     return cur

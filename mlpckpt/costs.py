@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = [
     "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "UPDATE_TRANSIENT",
-    "UFUNC_BUFSIZE", "UFUNC_FIXED", "fixed_bytes", "ufunc_buffer", "forward_transient",
+    "KERNEL_TRANSIENT", "UFUNC_BUFSIZE", "UFUNC_FIXED", "fixed_bytes", "ufunc_buffer", "forward_transient",
     "loss_transient", "grad_pair_bytes", "shared_grad_bytes", "TUPLE_FREELISTS", "schedule_bytes",
 ]
 
@@ -79,8 +79,16 @@ def ufunc_buffer(rows, cols, itemsize):
     return min(rows * cols, UFUNC_BUFSIZE) * itemsize + UFUNC_FIXED
 
 
-def forward_transient(rows, batch, itemsize, activation):
-    """Peak temporary bytes inside one ``layer_forward`` (eq. C11)."""
+#: a compiled kernel's call (numba's dispatch): no array, this much bookkeeping
+KERNEL_TRANSIENT = 512
+
+
+def forward_transient(rows, batch, itemsize, activation, kernels="numpy"):
+    """Peak temporary bytes inside one ``layer_forward`` (eq. C11); a
+    compiled kernel (``kernels="numba"``, :mod:`mlpckpt.kernels`) adds the
+    bias in its own pass and makes no temporary."""
+    if kernels == "numba":
+        return KERNEL_TRANSIENT
     bias = ufunc_buffer(rows, batch, itemsize)
     if activation == "leaky_relu":  # chunked temporary 0.01 * z
         return max(bias, min(rows * batch, UFUNC_BUFSIZE) * itemsize + ARRAY_OVERHEAD)

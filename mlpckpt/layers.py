@@ -6,6 +6,9 @@ Column-major: ``a_prev`` has shape ``(n_in, batch)``, ``W`` ``(n_out, n_in)``,
 
 import numpy as np
 
+from .activations import ACTIVATIONS
+from .kernels import fused_derivative, fused_forward
+
 __all__ = ["layer_forward", "layer_backward"]
 
 
@@ -17,9 +20,9 @@ def layer_forward(W, b, a_prev, activation, out):
     W : ndarray, shape (n_out, n_in)
     b : ndarray, shape (n_out, 1)
     a_prev : ndarray, shape (n_in, batch)
-    activation : callable or None
-        In-place forward map from :data:`mlpckpt.activations.ACTIVATIONS`;
-        ``None`` leaves the pre-activation (the last layer's logits).
+    activation : str or None
+        Key of :data:`mlpckpt.activations.ACTIVATIONS`; ``None`` leaves the
+        pre-activation (the last layer's logits).
     out : ndarray, shape (n_out, batch)
         Written with the result; must not overlap ``a_prev``.
 
@@ -28,15 +31,19 @@ def layer_forward(W, b, a_prev, activation, out):
     out : ndarray, shape (n_out, batch)
     """
     np.matmul(W, a_prev, out=out)
+    kernel = fused_forward(activation or "identity", out, b)
+    if kernel is not None:  # bias and map in one compiled pass (mlpckpt.kernels)
+        kernel(out, b)
+        return out
     # The broadcast add allocates NumPy's ufunc buffer (<= 8192 elements);
     # memory.py counts it (paper_notes/checkpointing.md, memory model).
     out += b
     if activation is not None:
-        activation(out)
+        ACTIVATIONS[activation][0](out)
     return out
 
 
-def layer_backward(W, a_prev, a, da, mul_derivative, dW, db, da_prev):
+def layer_backward(W, a_prev, a, da, activation, dW, db, da_prev):
     """Backward step of one layer from its input and output (eqs. 3-6).
 
     Parameters
@@ -45,12 +52,13 @@ def layer_backward(W, a_prev, a, da, mul_derivative, dW, db, da_prev):
     a_prev : ndarray, shape (n_in, batch)
         The layer's input ``a[k]``.
     a : ndarray, shape (n_out, batch), or None
-        The layer's output ``a[k+1]``; destroyed (used as scratch). ``None``
+        The layer's output ``a[k+1]``; may be destroyed (NumPy's path uses it as scratch). ``None``
         when ``da`` already holds ``dz`` (the last layer: the loss gives it).
     da : ndarray, shape (n_out, batch)
         ``dL/da[k+1]`` on entry, ``dz = dL/dz[k+1]`` on exit.
-    mul_derivative : callable or None
-        In-place ``da *= f'(a)`` from the activation table.
+    activation : str
+        Key of :data:`mlpckpt.activations.ACTIVATIONS` (unused when ``a`` is
+        None).
     dW : ndarray, shape (n_out, n_in)
         Written with ``dz @ a_prev.T``.
     db : ndarray, shape (n_out, 1)
@@ -60,7 +68,11 @@ def layer_backward(W, a_prev, a, da, mul_derivative, dW, db, da_prev):
         input gradient nobody needs).
     """
     if a is not None:
-        mul_derivative(a, da)
+        kernel = fused_derivative(activation, a, da)
+        if kernel is not None:
+            kernel(a, da)
+        else:
+            ACTIVATIONS[activation][1](a, da)
     np.matmul(da, a_prev.T, out=dW)
     np.sum(da, axis=1, keepdims=True, out=db)
     if da_prev is not None:

@@ -104,7 +104,7 @@ def model(call):
     sizes, batch, itemsize, n = call.sizes, call.batch, call.itemsize, call.n_layers
     act = [0] + [s * batch * itemsize + ARRAY_OVERHEAD for s in sizes[1:]]
     hidden = list(call.activations) + [None]  # the last layer has no map
-    fwd = [act[k + 1] + forward_transient(sizes[k + 1], batch, itemsize, hidden[k])
+    fwd = [act[k + 1] + forward_transient(sizes[k + 1], batch, itemsize, hidden[k], call.kernels)
            for k in range(n)]
     keep_grads = not call.out and not call.fuse_update
     pair = [grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]

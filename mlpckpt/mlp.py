@@ -11,6 +11,7 @@ from .activations import check_activations, check_output, output_forward
 from .inputs import Grads, check_batch, check_input, check_out, check_params, target_form
 from .optim import make_optimizer
 from .params import INITS, init_params
+from .kernels import kernels_for
 from .plan import Call, check_strategy, compile_actions
 from .spec import NetSpec
 
@@ -154,7 +155,7 @@ class MLP:
         if len(hidden) != len(self.activations) or not all(map(operator.is_, hidden, self.activations)):
             hidden = self._hidden = tuple(check_activations(self.activations, len(self.sizes) - 2))
         return Call(self.sizes, batch, self.dtype.name, hidden, loss, self.output, out, fuse_update,
-                    targets)
+                    targets, kernels_for(self.dtype))
 
     def _run(self, X, Y, loss, strategy, grads, on_layer, params=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;

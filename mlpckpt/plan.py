@@ -20,6 +20,7 @@ from .actions import check_actions
 from .activations import check_activations, check_output
 from .budget import Budget
 from .frontier import frontier
+from .kernels import kernels_for
 from .losses import check_loss
 from .schedule import Schedule
 from .strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
@@ -58,6 +59,8 @@ class Call:
         A fused training step (one gradient buffer per layer shape).
     targets : {"labels", "onehot"}
         Form of cross-entropy targets.
+    kernels : {"numpy", "numba"}
+        The elementwise kernels the call runs (:func:`mlpckpt.kernels.kernels_for`).
     """
 
     sizes: tuple
@@ -69,6 +72,7 @@ class Call:
     out: bool = False
     fuse_update: bool = False
     targets: str = "labels"
+    kernels: str = "numpy"
 
     @property
     def n_layers(self):
@@ -108,6 +112,7 @@ def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="lab
         out=check_bool("out", out),
         fuse_update=check_bool("fuse_update", fuse_update),
         targets=check_choice("targets", targets, {"labels", "onehot"}),
+        kernels=kernels_for(net.dtype),
     )
 
 

@@ -114,7 +114,7 @@ def _measured_peak_fixture():
 def tanh_derivative_off(monkeypatch):
     """tanh' scaled by 1.001 in the backward pass (the forward is untouched):
     a planted bug every gradient check must catch."""
-    from mlpckpt import activations
+    from mlpckpt import activations, kernels
 
     forward, mul_derivative = activations.ACTIVATIONS["tanh"]
 
@@ -124,6 +124,16 @@ def tanh_derivative_off(monkeypatch):
         return da
 
     monkeypatch.setitem(activations.ACTIVATIONS, "tanh", (forward, wrong))
+    if kernels.get_kernels()[1] == "numba":  # the compiled path gets the same bug
+        from mlpckpt import fastmath
+
+        compiled = fastmath.DERIVATIVE["tanh"]
+
+        def wrong_compiled(a, da):
+            compiled(a, da)
+            da *= 1.001
+
+        monkeypatch.setitem(fastmath.DERIVATIVE, "tanh", wrong_compiled)
 
 
 # -- small problems and parameter-block helpers shared by the model's tests
