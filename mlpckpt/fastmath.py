@@ -1,30 +1,25 @@
-"""Compiled float64 kernels for the smooth activations (numba; optional).
+"""Scalar float64 maps for the compiled kernels (numba; optional).
 
 NumPy's float64 ``tanh`` is a scalar libm call on machines without AVX-512
-(15-19 ns per element on a Zen 3 core, measured in issue 13), and the bias
-add before it is a second pass over the layer. These kernels do
-``a = f(z + b)`` in one pass and ``da *= f'(a)`` in another, written so that
-LLVM vectorises them (no branches, no calls): ``exp`` by Cody-Waite range
-reduction, a Taylor polynomial and an exponent built from integer bits; the
-maps from it (paper_notes/kernels.md, eqs. K1-K9). Accuracy: within 2 ulp
-of the correctly rounded value (tests/test_fastmath.py checks against
-mpmath); derivatives within 2 ulp of ``f'`` at the stored output.
-
-Only real, C-contiguous float64 arrays come here (:mod:`mlpckpt.kernels`
-decides); complex steps and other dtypes stay on NumPy. Every kernel is
-compiled for its one signature when this module is imported (cached on
-disk by numba), so no call compiles, and none allocates.
+(15-19 ns per element on a Zen 3 core, measured in issue 13). These maps are
+written so that LLVM vectorises the loops of :mod:`mlpckpt.fastkernels`
+over them (no branches that do not become selects, no calls): ``exp`` by
+Cody-Waite range reduction, a fitted polynomial and an exponent built from
+integer bits, and tanh, sigmoid and softplus from it with the rounding of
+every step but the last corrected (paper_notes/kernels.md, eqs. K1-K9).
+Accuracy: within 2 ulp of the correctly rounded value, derivatives within 2
+ulp of ``f'`` at the stored output (tests/test_fastmath.py, against mpmath;
+1 ulp was the worst seen on 10^7 samples each, see the notes).
 """
 
 import math
 
 import numba
-import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["FORWARD", "DERIVATIVE", "exp_neg", "expm1_neg", "tanh", "sigmoid", "softplus"]
+__all__ = ["exp_neg", "expm1_neg", "tanh", "sigmoid", "softplus"]
 
 
 @intrinsic
@@ -245,51 +240,3 @@ def _relu_derivative(a):
 @_jit
 def _leaky_relu_derivative(a):
     return 1.0 if a > 0 else (LEAKY_SLOPE if a <= 0 else a)
-
-
-_FORWARD_SIG = "void(float64[:, ::1], float64[:, :])"
-_DERIVATIVE_SIG = "void(float64[:, ::1], float64[:, ::1])"
-
-
-def _bias_map(scalar):
-    @numba.njit(_FORWARD_SIG, cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-    def kernel(z, b):
-        rows, cols = z.shape
-        for i in range(rows):
-            bi = b[i, 0]
-            for j in range(cols):
-                z[i, j] = scalar(z[i, j] + bi)
-
-    return kernel
-
-
-def _mul_derivative(scalar):
-    @numba.njit(_DERIVATIVE_SIG, cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-    def kernel(a, da):
-        rows, cols = a.shape
-        for i in range(rows):
-            for j in range(cols):
-                da[i, j] *= scalar(a[i, j])
-
-    return kernel
-
-
-#: name -> kernel(z, b): z (n, batch) C-contiguous float64 <- f(z + b), b (n, 1);
-#: "identity" is the bias add alone (also the last layer's logits)
-FORWARD = {
-    "identity": _bias_map(_identity),
-    "tanh": _bias_map(tanh),
-    "sigmoid": _bias_map(sigmoid),
-    "softplus": _bias_map(softplus),
-    "relu": _bias_map(_relu),
-    "leaky_relu": _bias_map(_leaky_relu),
-}
-#: name -> kernel(a, da): da *= f'(z) from a = f(z), both (n, batch)
-#: C-contiguous float64; a is left as it was (identity needs none)
-DERIVATIVE = {
-    "tanh": _mul_derivative(_tanh_derivative),
-    "sigmoid": _mul_derivative(_sigmoid_derivative),
-    "softplus": _mul_derivative(_softplus_derivative),
-    "relu": _mul_derivative(_relu_derivative),
-    "leaky_relu": _mul_derivative(_leaky_relu_derivative),
-}

@@ -1,7 +1,7 @@
 """Which elementwise kernels run: NumPy's ufuncs or the compiled ones.
 
 The choice is configuration, never a timing race (issue 13): ``"auto"`` (the
-default) takes the compiled kernels of :mod:`mlpckpt.fastmath` when numba is
+default) takes the compiled kernels of :mod:`mlpckpt.fastkernels` when numba is
 installed, ``"numba"`` requires them, ``"numpy"`` never uses them. The
 environment variable ``MLPCKPT_KERNELS`` sets it at import (benchmark
 children inherit it); :func:`set_kernels` changes it for the process.
@@ -26,9 +26,9 @@ __all__ = ["KERNELS", "get_kernels", "set_kernels", "kernels_for", "fused_forwar
 KERNELS = ("auto", "numba", "numpy")
 
 try:  # compiles (or loads from numba's cache) every kernel now, not in a call
-    from . import fastmath as _fastmath
+    from . import fastkernels as _compiled
 except ImportError:  # numba is an optional extra: pip install "mlpckpt[fast]"
-    _fastmath = None
+    _compiled = None
 
 _state = {"setting": "auto", "active": "numpy"}
 
@@ -42,11 +42,11 @@ def set_kernels(name):
         ``"numba"`` without numba installed is a ValueError.
     """
     check_choice("kernels", name, KERNELS)
-    if name == "numba" and _fastmath is None:
+    if name == "numba" and _compiled is None:
         raise ValueError('kernels: got "numba", but numba is not installed (pip install "mlpckpt[fast]")')
     previous = _state["setting"]
     _state["setting"] = name
-    _state["active"] = "numba" if name != "numpy" and _fastmath is not None else "numpy"
+    _state["active"] = "numba" if name != "numpy" and _compiled is not None else "numpy"
     return previous
 
 
@@ -68,14 +68,14 @@ def fused_forward(name, z, b):
     """The compiled ``z <- f(z + b)`` for these arrays, or None (use NumPy)."""
     if _state["active"] != "numba" or not (_fits(z) and b.dtype == np.float64 and b.ndim == 2):
         return None
-    return _fastmath.FORWARD.get(name)
+    return _compiled.FORWARD.get(name)
 
 
 def fused_derivative(name, a, da):
     """The compiled ``da *= f'(a)`` for these arrays, or None (use NumPy)."""
     if _state["active"] != "numba" or not (_fits(a) and _fits(da)):
         return None
-    return _fastmath.DERIVATIVE.get(name)
+    return _compiled.DERIVATIVE.get(name)
 
 
 _env = os.environ.get("MLPCKPT_KERNELS", "") or "auto"

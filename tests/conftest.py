@@ -125,15 +125,15 @@ def tanh_derivative_off(monkeypatch):
 
     monkeypatch.setitem(activations.ACTIVATIONS, "tanh", (forward, wrong))
     if kernels.get_kernels()[1] == "numba":  # the compiled path gets the same bug
-        from mlpckpt import fastmath
+        from mlpckpt import fastkernels
 
-        compiled = fastmath.DERIVATIVE["tanh"]
+        compiled = fastkernels.DERIVATIVE["tanh"]
 
         def wrong_compiled(a, da):
             compiled(a, da)
             da *= 1.001
 
-        monkeypatch.setitem(fastmath.DERIVATIVE, "tanh", wrong_compiled)
+        monkeypatch.setitem(fastkernels.DERIVATIVE, "tanh", wrong_compiled)
 
 
 # -- small problems and parameter-block helpers shared by the model's tests

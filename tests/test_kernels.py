@@ -11,7 +11,7 @@ import pytest
 import mlpckpt as mc
 from mlpckpt import kernels, layers
 
-AVAILABLE = ["numpy"] + (["numba"] if kernels._fastmath is not None else [])
+AVAILABLE = ["numpy"] + (["numba"] if kernels._compiled is not None else [])
 STRATEGIES = [mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Revolve(2), mc.Revolve(0)]
 
 
