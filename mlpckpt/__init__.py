@@ -18,6 +18,8 @@ from .optim import SGD, Adam, Optimizer
 from .netcheck import gradcheck
 from .report import GradcheckReport
 from .verify import check_gradients
+from .workspace import Workspace
+from .kernels import get_kernels, set_kernels
 
 __all__ = [
     "MLP",
@@ -33,6 +35,9 @@ __all__ = [
     "Budget",
     "Actions",
     "Schedule",
+    "Workspace",
+    "get_kernels",
+    "set_kernels",
     "NetSpec",
     "load",
     "plan",

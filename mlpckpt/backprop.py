@@ -35,7 +35,7 @@ class Result(NamedTuple):
     forward_evals: int  #: layer-forward evaluations this run performed
 
 
-def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None):
+def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None, workspace=None):
     """Run a schedule: loss and gradients of one batch.
 
     Parameters
@@ -58,6 +58,9 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     on_layer : callable, optional
         ``on_layer(k, dW_k, db_k)`` as soon as layer ``k``'s gradient is
         complete (the fused update; buffers may then be reused).
+    workspace : Workspace, optional
+        Activation buffers are taken from it and given back to it instead
+        of allocated and freed (:mod:`mlpckpt.workspace`).
 
     Returns
     -------
@@ -78,16 +81,27 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         flagged[0] = True
 
     with np.errstate(all="call", under="ignore", call=report):
-        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer)
+        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace)
     if flagged[0] and on_layer is None:  # an overflow or invalid operation on the way
         finite.check_grads(result.dW, result.db, weights, biases, X, Y)
     return result
 
 
-def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer):
+def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace):
     n = len(weights)
     batch = X.shape[1]
     dtype = np.result_type(weights[0], X)
+    if workspace is None:
+        def new(rows):
+            return np.empty((rows, batch), dtype=dtype)
+
+        def give(array):  # the last reference goes with the caller's
+            pass
+    else:  # the same points of birth and death, served by the workspace
+        def new(rows):
+            return workspace.take(rows, batch, dtype)
+
+        give = workspace.give
     dW = grads[0] if grads is not None else [None] * n
     db = grads[1] if grads is not None else [None] * n
     acts = [None] * (n + 1)  # acts[k]: the held a[k], else None (memory.fixed_bytes)
@@ -102,12 +116,14 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
             cur = acts[start]
             nxt = None
             for k in range(start, stop):
-                nxt = np.empty((weights[k].shape[0], batch), dtype=dtype)
+                nxt = new(weights[k].shape[0])
                 fn = hidden[k] if k + 1 < n else None  # logits: no map
                 layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
                 evals += 1  # counted where it happens, not read off the action
                 if keep or k + 1 == stop:
                     acts[k + 1] = nxt
+                if not keep and k > start:
+                    give(cur)
                 cur = nxt  # an unkept intermediate dies here, after its successor exists
             cur = nxt = None
         elif op == LOSS:
@@ -128,7 +144,7 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                 elif a is not None and a.shape[0] == weights[k].shape[1]:
                     da_prev = a  # a[k+1] is scratch once dz exists
                 else:
-                    da_prev = np.empty((weights[k].shape[1], batch), dtype=dtype)
+                    da_prev = new(weights[k].shape[1])
                 layers.layer_backward(
                     weights[k],
                     acts[k],
@@ -139,6 +155,9 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                     db[k],
                     da_prev,
                 )
+                give(da)
+                if a is not None and a is not da_prev:
+                    give(a)
                 del a
                 da = da_prev
                 if on_layer is not None:

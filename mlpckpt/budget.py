@@ -17,11 +17,11 @@ Every figure comes from the memory model's tables (:func:`memory.model`).
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import chain, exact, memory
+from . import chain, exact, memory, poolmem
 from .costs import TUPLE_FREELISTS, schedule_bytes  # re-exported: what planning leaves
 from ._validate import parse_bytes
 from .held import held_actions, held_bound, held_set
@@ -60,11 +60,37 @@ class Budget(Strategy):
         object.__setattr__(self, "max_bytes", parse_bytes(self.max_bytes, "max_bytes"))
 
     def actions(self, call):
-        return solve(self.max_bytes, call)["actions"]
+        return _solve_call(self.max_bytes, call)["actions"]
 
     def describe(self, call):
-        found = solve(self.max_bytes, call)
+        found = _solve_call(self.max_bytes, call)
         return {key: found[key] for key in ("exact", "lower_bound", "gap")}
+
+
+#: tries at a tighter activation budget until a workspace's buffers fit too
+POOL_TRIES = 8
+
+
+@functools.lru_cache(maxsize=16)
+def _solve_call(budget, call):
+    """:func:`solve`, counting a workspace's buffers where ``call`` keeps one
+    (eq. C29): the schedule for a tighter budget, tightened by the excess of
+    the pooled peak, until that peak fits (at most :data:`POOL_TRIES`)."""
+    if not call.workspace:
+        return solve(budget, call)
+    plain = replace(call, workspace=False)
+    target = budget
+    for _ in range(POOL_TRIES):
+        found = solve(target, plain)
+        peak = poolmem.pool_figures(found["actions"], call)["peak_bytes"]
+        if peak <= budget:
+            return found
+        target -= peak - budget
+    raise ValueError(
+        f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) with a workspace: its buffers did not "
+        f"fit beside a schedule found within {target + (peak - budget)} B (pooled peak {peak} B); "
+        f"give more, or call without the workspace"
+    )
 
 
 @functools.lru_cache(maxsize=16)

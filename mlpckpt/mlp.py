@@ -14,6 +14,7 @@ from .params import INITS, init_params
 from .kernels import kernels_for
 from .plan import Call, check_strategy, compile_actions
 from .spec import NetSpec
+from .workspace import Workspace, check_workspace
 
 __all__ = ["MLP", "load"]
 
@@ -148,27 +149,28 @@ class MLP:
         return out
 
     # -- gradients ---------------------------------------------------------
-    def _call(self, batch, loss, out, fuse_update, targets):
+    def _call(self, batch, loss, out, fuse_update, targets, workspace=False):
         # The planner's Call from tuples kept between calls, so that a call
         # allocates nothing that grows with depth (plan counts no such thing).
         hidden = self._hidden
         if len(hidden) != len(self.activations) or not all(map(operator.is_, hidden, self.activations)):
             hidden = self._hidden = tuple(check_activations(self.activations, len(self.sizes) - 2))
         return Call(self.sizes, batch, self.dtype.name, hidden, loss, self.output, out, fuse_update,
-                    targets, kernels_for(self.dtype))
+                    targets, kernels_for(self.dtype), workspace)
 
-    def _run(self, X, Y, loss, strategy, grads, on_layer, params=None):
+    def _run(self, X, Y, loss, strategy, grads, on_layer, params=None, workspace=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
         # params=(weights, biases) runs on other arrays of the net's shapes.
-        call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y))
+        call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y),
+                          workspace is not None)
         actions = compile_actions(check_strategy(strategy), call)
         weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
             actions, weights, biases, self.activations, self.output, X, Y, loss,
-            grads=grads, on_layer=on_layer,
+            grads=grads, on_layer=on_layer, workspace=workspace,
         )
 
-    def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None):
+    def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None, workspace=None):
         """Loss and gradients of one batch.
 
         Parameters
@@ -182,6 +184,10 @@ class MLP:
             What the backward pass keeps; the result is bitwise the same.
         out : Grads, optional
             Buffers to write the gradients into (and return).
+        workspace : Workspace, optional
+            Keeps the activation buffers between calls (no allocation, no
+            page faults after the first call; the same result):
+            ``plan(..., workspace=True)`` predicts it.
 
         Returns
         -------
@@ -190,7 +196,7 @@ class MLP:
         """
         X, Y = check_batch(self, X, Y, loss)
         bufs = None if out is None else check_out(out, self.weights, self.biases, X, Y)
-        value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None)
+        value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None, workspace=check_workspace(workspace))
         return float(value), (out if out is not None else Grads(dW, db))
 
     def zeros_like_grads(self):
@@ -241,9 +247,11 @@ class MLP:
         X, Y = check_batch(self, X, Y, loss)
         strategy = check_strategy(strategy)
 
+        workspace = Workspace()  # for the whole run; the last, smaller batch reuses it
+
         def gradient(Xb, Yb, grads, on_layer):
             check_params(self.weights, self.biases, self.sizes, self.dtype)  # a callback may set them
-            return self._run(Xb, Yb, loss, strategy, grads, on_layer).loss
+            return self._run(Xb, Yb, loss, strategy, grads, on_layer, workspace=workspace).loss
 
         opt = make_optimizer(optimizer, lr)
         step = train.make_step(opt, gradient, self.weights, self.biases, fuse_update)
@@ -271,8 +279,11 @@ class MLP:
         X, Y = check_batch(self, X, Y, loss)
         strategy = check_strategy(strategy)
 
+        workspace = Workspace()
+
         def loss_at(weights, biases, dW, db):
-            return self._run(X, Y, loss, strategy, (dW, db), None, params=(weights, biases)).loss
+            return self._run(X, Y, loss, strategy, (dW, db), None, params=(weights, biases),
+                             workspace=workspace).loss
 
         return train.fit_lbfgs(loss_at, self.weights, self.biases, maxiter=maxiter, tol=tol)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import memory, stepmem
+from . import memory, poolmem, stepmem
 from ._validate import check_bool, check_choice, check_dtype, check_int, check_sizes, parse_bytes
 from .actions import check_actions
 from .activations import check_activations, check_output
@@ -61,6 +61,9 @@ class Call:
         Form of cross-entropy targets.
     kernels : {"numpy", "numba"}
         The elementwise kernels the call runs (:func:`mlpckpt.kernels.kernels_for`).
+    workspace : bool
+        Activation buffers come from a :class:`~mlpckpt.Workspace`
+        (``peak_bytes`` is then that of the call that creates it).
     """
 
     sizes: tuple
@@ -73,6 +76,7 @@ class Call:
     fuse_update: bool = False
     targets: str = "labels"
     kernels: str = "numpy"
+    workspace: bool = False
 
     @property
     def n_layers(self):
@@ -97,7 +101,7 @@ def check_net(net, fields=("sizes", "activations", "output", "dtype")):
     return net
 
 
-def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="labels"):
+def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="labels", workspace=False):
     """A validated :class:`Call` for ``net`` (anything with ``sizes``,
     ``activations``, ``output`` and ``dtype``, e.g. an MLP)."""
     sizes = check_sizes(check_net(net).sizes)
@@ -113,6 +117,7 @@ def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="lab
         fuse_update=check_bool("fuse_update", fuse_update),
         targets=check_choice("targets", targets, {"labels", "onehot"}),
         kernels=kernels_for(net.dtype),
+        workspace=check_bool("workspace", workspace),
     )
 
 
@@ -144,6 +149,10 @@ def plan_call(strategy, call):
     """The :class:`~mlpckpt.schedule.Schedule` of ``strategy`` for ``call``."""
     actions = compile_actions(strategy, call)
     figures = memory.simulate(actions, call)
+    pooled = {}
+    if call.workspace:  # eqs. C27-C29: the buffers stay, the creating call's peak counts
+        pooled = poolmem.pool_figures(actions, call)
+        figures["peak_bytes"] = pooled.pop("peak_bytes")
     return Schedule(
         strategy=strategy,
         sizes=call.sizes,
@@ -154,12 +163,12 @@ def plan_call(strategy, call):
         peak_bytes=figures["peak_bytes"],
         activation_bytes=figures["activation_bytes"],
         details={"loss": call.loss, "out": call.out, "fuse_update": call.fuse_update,
-                 "targets": call.targets, **strategy.describe(call)},
+                 "targets": call.targets, "kernels": call.kernels, **pooled, **strategy.describe(call)},
     )
 
 
 def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=False, targets="labels",
-         optimizer=None):
+         optimizer=None, workspace=False):
     """Dry run: what one ``loss_and_grad`` with these arguments will do.
 
     Allocates no arrays. The arguments describe the call being predicted:
@@ -185,6 +194,11 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
     batch_size : int
     strategy : Strategy or None
     loss : {"mse", "bce", "cross_entropy"}
+    workspace : bool, default False
+        Predict a call with ``workspace=`` a :class:`~mlpckpt.Workspace`:
+        ``peak_bytes`` is the peak of the call that fills it (its buffers
+        count), ``details`` adds ``workspace_bytes`` (what it then holds) and
+        ``warm_peak_bytes`` (the peak of a later call, above the workspace).
     optimizer : {"sgd", "momentum", "adam"}, SGD, Adam or None
 
     Returns
@@ -192,10 +206,10 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
     Schedule
     """
     strategy = check_strategy(strategy)
-    sched = plan_call(strategy, make_call(net, batch_size, loss, out, fuse_update, targets))
+    sched = plan_call(strategy, make_call(net, batch_size, loss, out, fuse_update, targets, workspace))
     if optimizer is not None:
         opt = stepmem.check_optimizer(optimizer)
-        call = make_call(net, batch_size, loss, True, fuse_update, targets)
+        call = make_call(net, batch_size, loss, True, fuse_update, targets, True)  # fit keeps a workspace
         parts = stepmem.step_bytes(call, compile_actions(strategy, call), opt)
         sched.total_bytes = parts["total_bytes"]
         sched.details["total"] = {"optimizer": repr(opt), **parts}

@@ -20,7 +20,7 @@ from the first), so their sum is reached, and it bounds the first step too:
   memory model puts it);
 * the gradient buffers fit keeps between steps: one pair per layer
   (unfused), one pair per layer shape (``fuse_update``), and their lists;
-* the peak of the call the step makes: ``loss_and_grad`` with ``out=``
+* the peak of the call the step makes, with fit's workspace (what it holds plus a warm call's peak, :mod:`mlpckpt.poolmem`): ``loss_and_grad`` with ``out=``
   given (fit always passes its buffers) and ``fuse_update`` as given --
   with ``fuse_update`` the memory model already counts the shared buffers,
   and the scratch is moved to its base (it exists before the call);
@@ -37,7 +37,7 @@ from the first), so their sum is reached, and it bounds the first step too:
 
 from dataclasses import replace
 
-from . import memory
+from . import memory, poolmem
 from .costs import ARRAY_OVERHEAD, LIST_SLOT, UFUNC_BUFSIZE, UFUNC_FIXED, grad_pair_bytes
 from .optim import SGD, Adam, make_optimizer
 from .spec import list_bytes, param_bytes
@@ -154,7 +154,11 @@ def step_bytes(call, actions, opt):
     else:
         grads = sum(pairs) + 2 * list_bytes(n)
         scratch += scratch_arrays
-    peak = memory.simulate(actions, m)["peak_bytes"]
+    if call.workspace:  # fit's workspace: from the second step on it holds its buffers
+        pooled = poolmem.pool_figures(actions, call, m)
+        peak = pooled["workspace_bytes"] + pooled["warm_peak_bytes"]
+    else:
+        peak = memory.simulate(actions, m)["peak_bytes"]
     big = sum(1 for s in sizes if s >= _SMALL_INTS)  # int objects of their own
     config = NET_FIXED + LIST_SLOT * (n + 1) + 2 * LIST_SLOT * (n - 1) + big * INT_BYTES
     labels = call.loss == "cross_entropy" and call.targets == "labels"

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mlpckpt"
 PLANNING_ORDER = [
-    "_validate", "actions", "strategies", "costs", "memory", "exact", "chain", "held", "schedule", "budget", "frontier", "plan",
+    "_validate", "actions", "strategies", "costs", "memory", "poolmem", "exact", "chain", "held", "schedule", "budget", "frontier", "plan",
 ]
 
 

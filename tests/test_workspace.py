@@ -1,0 +1,132 @@
+"""Workspaces: the same bits, buffers reused, and memory as plan predicts
+(the call that fills one, the bytes it holds, and later calls)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import mlpckpt as mc
+
+KIB = 1024
+STRATEGIES = [mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Revolve(0), mc.Revolve(2)]
+
+
+def within(measured, predicted):
+    return measured <= predicted <= 1.05 * measured + 64 * KIB
+
+
+def traced(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        now, peak = tracemalloc.get_traced_memory()
+        return peak - start, now - start
+    finally:
+        tracemalloc.stop()
+
+
+def same(ref, got):
+    return ref[0] == got[0] and all(np.array_equal(a, b) for a, b in zip(
+        ref[1].weights + ref[1].biases, got[1].weights + got[1].biases))
+
+
+@pytest.mark.parametrize("sizes", [[16] * 30, [12, 8, 16, 8, 8, 30, 8, 8, 16, 3], [5, 40, 3, 40, 2]],
+                         ids=["uniform", "uneven", "bottleneck"])
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=repr)
+@pytest.mark.parametrize("out", [False, True])
+def test_bitwise_and_memory_predicted(sizes, strategy, out, make_data):
+    net = mc.MLP(sizes, activation="tanh", output="softmax", seed=2)
+    X, Y = make_data(sizes, 24, "cross_entropy")
+    ref = net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy)
+    g = net.zeros_like_grads() if out else None
+    net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy, out=g, workspace=mc.Workspace())  # compiled
+    sched = mc.plan(net, 24, strategy, "cross_entropy", out=out, workspace=True)
+    ws = mc.Workspace()
+    results = []
+    cold, _ = traced(lambda: results.append(net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy, out=g,
+                                                              workspace=ws)))
+    assert same(ref, results[-1])
+    assert within(cold, sched.peak_bytes), (cold, sched.peak_bytes)
+    assert ws.nbytes <= sched.details["workspace_bytes"] <= 1.05 * ws.nbytes + 64 * KIB
+    held = ws.nbytes
+    warm, _ = traced(lambda: results.append(net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy, out=g,
+                                                              workspace=ws)))
+    assert same(ref, results[-1])
+    assert ws.nbytes == held  # nothing new
+    assert within(warm, sched.details["warm_peak_bytes"]), (warm, sched.details["warm_peak_bytes"])
+
+
+def test_buffers_are_reused_and_a_smaller_batch_served_from_them(make_data):
+    net = mc.MLP([8] * 21, seed=0)
+    ws = mc.Workspace()
+    X, Y = make_data(net.sizes, 32, "mse")
+    net.loss_and_grad(X, Y, strategy=mc.Sqrt(), workspace=ws)
+    held = ws.nbytes
+    small = (X[:, :5].copy(), Y[:, :5].copy())
+    ref = net.loss_and_grad(*small, strategy=mc.Sqrt())
+    assert same(ref, net.loss_and_grad(*small, strategy=mc.Sqrt(), workspace=ws))
+    assert ws.nbytes == held  # served from the full batch's buffers
+    big = make_data(net.sizes, 64, "mse", seed=1)
+    assert same(net.loss_and_grad(*big), net.loss_and_grad(*big, workspace=ws))
+    assert ws.nbytes > held  # grew for the larger batch
+    assert "Workspace(nbytes=" in repr(ws)
+
+
+def test_bad_workspace_is_a_value_error(make_data):
+    net = mc.MLP([4, 4, 2], seed=0)
+    X, Y = make_data(net.sizes, 3, "mse")
+    with pytest.raises(ValueError, match=r"^workspace: expected a mlpckpt.Workspace or None, got dict"):
+        net.loss_and_grad(X, Y, workspace={})
+    with pytest.raises(ValueError, match=r"^workspace: expected True or False"):
+        mc.plan(net, 3, workspace="yes")
+
+
+def test_budget_counts_the_workspace(make_data):
+    rng = np.random.default_rng(7)
+    sizes = [int(x) for x in rng.integers(8, 48, size=41)]
+    net = mc.MLP(sizes, seed=0)
+    X, Y = make_data(sizes, 16, "mse")
+    g = net.zeros_like_grads()
+    low = mc.plan(net, 16, mc.Revolve(0), out=True, workspace=True).peak_bytes
+    top = mc.plan(net, 16, mc.StoreAll(), out=True, workspace=True).peak_bytes
+    ref = net.loss_and_grad(X, Y)
+    for frac in (0.1, 0.4, 0.8):
+        budget = mc.Budget(int(low + frac * (top - low)))
+        sched = mc.plan(net, 16, budget, out=True, workspace=True)
+        assert sched.peak_bytes <= budget.max_bytes
+        ws = mc.Workspace()
+        net.loss_and_grad(X, Y, strategy=budget, out=g, workspace=mc.Workspace())  # compiled
+        cold, _ = traced(lambda: net.loss_and_grad(X, Y, strategy=budget, out=g, workspace=ws))
+        assert cold <= budget.max_bytes
+        assert same(ref, net.loss_and_grad(X, Y, strategy=budget, out=g, workspace=ws))
+
+
+def test_fit_keeps_one_workspace_and_matches_plan(make_data):
+    X, Y = make_data([6] + [10] * 12 + [2], 50, "mse")
+
+    def run(**kw):
+        net = mc.MLP([6] + [10] * 12 + [2], seed=1)
+        net.fit(X, Y, epochs=2, batch_size=16, **kw)  # 16, 16, 16 and 2
+        return net
+
+    a = run(strategy=mc.StoreAll())
+    for kw in ({"strategy": mc.Sqrt()}, {"strategy": mc.Revolve(1), "fuse_update": True}):
+        b = run(**kw)
+        assert all(np.array_equal(u, v) for u, v in zip(a.weights + a.biases, b.weights + b.biases))
+
+
+@settings(max_examples=25, deadline=None)
+@given(widths=st.lists(st.integers(1, 12), min_size=2, max_size=9), batch=st.integers(1, 9),
+       slots=st.integers(0, 4), seed=st.integers(0, 2**16))
+def test_any_net_same_bits_with_and_without(widths, batch, slots, seed):
+    rng = np.random.default_rng(seed)
+    net = mc.MLP(widths, activation="sigmoid", seed=seed)
+    X, Y = rng.standard_normal((widths[0], batch)), rng.standard_normal((widths[-1], batch))
+    ws = mc.Workspace()
+    ref = net.loss_and_grad(X, Y)
+    for strategy in (mc.Revolve(slots), mc.Sqrt(), mc.StoreAll()):
+        assert same(ref, net.loss_and_grad(X, Y, strategy=strategy, workspace=ws))
