@@ -77,10 +77,6 @@ class MLP:
         copy : bool, default True
             Copy every block; with False, a block already C-contiguous and of
             the net's dtype is used as it is (shared with the caller).
-
-        Returns
-        -------
-        MLP
         """
         weights, biases, sizes = io.check_arrays(weights, biases)
         net = cls.__new__(cls)
@@ -122,8 +118,7 @@ class MLP:
         Raises
         ------
         ValueError
-            The logits hold NaN or inf: the message names the first weight
-            or bias block holding them, else says the computation overflowed.
+            Non-finite logits: naming the first non-finite block, or the overflow.
         """
         check_params(self.weights, self.biases, self.sizes, self.dtype)
         X = check_input(X, self.sizes[0], self.dtype)
@@ -263,10 +258,7 @@ class MLP:
 
         Parameters
         ----------
-        X : array_like, shape (sizes[0], batch)
-        Y : array_like
-            Targets (see :meth:`loss_and_grad`).
-        loss : str
+        X, Y, loss : as for :meth:`loss_and_grad`
         maxiter : int, default 200
         strategy : checkpoint strategy or None
         tol : float, optional
@@ -277,9 +269,7 @@ class MLP:
         scipy.optimize.OptimizeResult
         """
         X, Y = check_batch(self, X, Y, loss)
-        strategy = check_strategy(strategy)
-
-        workspace = Workspace()
+        strategy, workspace = check_strategy(strategy), Workspace()
 
         def loss_at(weights, biases, dW, db):
             return self._run(X, Y, loss, strategy, (dW, db), None, params=(weights, biases),

@@ -9,20 +9,23 @@ freed, so after the first call nothing is allocated. Its size is predicted
 by :func:`mlpckpt.poolmem.pool_figures` (``plan(..., workspace=True)``).
 """
 
+from bisect import bisect_left, insort
+
 import numpy as np
 
 __all__ = ["Workspace", "check_workspace"]
 
 
 class Workspace:
-    """Free buffers by row count and dtype, for ``loss_and_grad(..., workspace=)``.
+    """Free buffers by size and dtype, for ``loss_and_grad(..., workspace=)``.
 
-    A buffer is a flat array of ``rows * batch`` elements; a request for
-    ``(rows, cols)`` is served as a C-contiguous view of the first ``rows *
-    cols`` elements of a free buffer of that row count (so a smaller last
-    minibatch reuses the buffers of the full ones), or from a new buffer
-    when none is free. A buffer too small for a larger batch is dropped.
-    One workspace serves one net at a time; it holds no result.
+    A buffer is a flat array; a request for ``(rows, cols)`` is served as a
+    C-contiguous view of the first ``rows * cols`` elements of the smallest
+    free buffer that is large enough (so a smaller last minibatch, or a
+    narrower layer, reuses what is there), or of a new buffer when none is.
+    Nothing is ever freed: :attr:`nbytes` only grows, to what
+    ``plan(..., workspace=True).details["workspace_bytes"]`` predicts. One
+    workspace serves one call at a time; it holds no result.
 
     Attributes
     ----------
@@ -31,30 +34,41 @@ class Workspace:
     """
 
     def __init__(self):
-        self._free = {}
+        self._free = {}  # dtype -> {size: [flat buffers]}
+        self._sizes = {}  # dtype -> sorted sizes that have a free buffer
         self.nbytes = 0
 
     def __repr__(self):
-        free = sum(len(v) for v in self._free.values())
+        free = sum(len(b) for d in self._free.values() for b in d.values())
         return f"Workspace(nbytes={self.nbytes}, free_buffers={free})"
 
     def take(self, rows, cols, dtype):
         """A C-contiguous ``(rows, cols)`` array of ``dtype`` (uninitialised)."""
-        free = self._free.get((rows, dtype))
+        dtype = np.dtype(dtype)
         need = rows * cols
-        while free:
-            buf = free.pop()
-            if buf.size >= need:
-                return buf[:need].reshape(rows, cols)
-            self.nbytes -= buf.nbytes  # made for a smaller batch: let it go
+        sizes = self._sizes.setdefault(dtype, [])
+        i = bisect_left(sizes, need)
+        if i < len(sizes):  # the smallest free buffer that is large enough
+            size = sizes[i]
+            bucket = self._free[dtype][size]
+            buf = bucket.pop()
+            if not bucket:
+                del self._free[dtype][size], sizes[i]
+            return buf[:need].reshape(rows, cols)
         buf = np.empty(need, dtype=dtype)
         self.nbytes += buf.nbytes
         return buf.reshape(rows, cols)
 
     def give(self, array):
-        """Return an array :meth:`take` lent (the caller drops its references)."""
+        """Take back an array :meth:`take` lent (the caller drops its references)."""
         base = array.base
-        self._free.setdefault((array.shape[0], array.dtype), []).append(base)
+        free = self._free.setdefault(base.dtype, {})
+        bucket = free.get(base.size)
+        if bucket is None:
+            free[base.size] = [base]
+            insort(self._sizes.setdefault(base.dtype, []), base.size)
+        else:
+            bucket.append(base)
 
 
 def check_workspace(workspace):
