@@ -4,7 +4,7 @@ With a workspace the executor takes every activation buffer (and every new
 ``da``) from the workspace and gives it back where it would otherwise die
 (:mod:`mlpckpt.workspace`), so nothing is freed: a request is served by the
 smallest free buffer that is large enough, else by a new one
-(paper_notes/checkpointing.md, eqs. C27-C29). This replays a schedule with
+(paper_notes/checkpointing.md, eqs. C27-C28). This replays a schedule with
 exactly that rule on the tables of :func:`mlpckpt.memory.model`, twice (a
 call that fills the workspace, then a later call on it), and gives
 

@@ -33,7 +33,9 @@ def test_call_carries_the_settings_and_is_frozen(net_spec):
         call.batch = 3
     sched = plan_call(mc.Sqrt(), call)
     assert sched.details == {"loss": "cross_entropy", "out": True, "fuse_update": False,
-                             "targets": "onehot"}
+                             "targets": "onehot", "kernels": "numpy"}  # float32: NumPy's kernels
+    wide = make_call(net_spec([5, 6, 7]), 9, workspace=True)
+    assert (wide.kernels, wide.workspace) == (mc.get_kernels()[1], True)
     assert sched == mc.plan(net_spec([5, 6, 7], output="softmax", dtype="float32"), 9, mc.Sqrt(),
                             "cross_entropy", out=True, targets="onehot")
 

@@ -38,6 +38,7 @@ from ..inputs import target_form
 from ..mlp import MLP
 from ..plan import compile_actions, make_call, parse, plan
 from ..strategies import Sqrt
+from ..kernels import kernels_for
 from .measure import _ROOT, _child_info, _rss_growth, traced_peak
 
 __all__ = ["MMAP_THRESHOLD", "normalize_strategy", "make_strategy", "child_main"]
@@ -157,7 +158,7 @@ def _child_memory(config):
     net, X, Y = _build(config)
     batch, loss, spec = config["batch"], config["loss"], config["strategy"]
     grads = net.zeros_like_grads()
-    row = {}
+    row = {"kernels": kernels_for(net.dtype)}
     for out, suffix in ((True, "_out"), (False, "")):
         try:
             strategy, budget = make_strategy(spec, net, batch, loss, out)

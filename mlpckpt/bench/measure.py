@@ -15,6 +15,8 @@ import tracemalloc
 
 import numpy as np
 
+from ..kernels import get_kernels
+
 try:  # peak RSS: POSIX only
     import resource
 except ImportError:
@@ -88,6 +90,8 @@ def _child_info():
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "cpu_model": _cpu_model(),
+        "simd": _simd(),
+        "kernels": list(get_kernels()),  # (setting, what runs on float64)
     }
     try:
         deps = np.show_config(mode="dicts").get("Build Dependencies", {})
@@ -104,6 +108,19 @@ def _child_info():
     except Exception:  # optional
         info["blas_runtime"] = None
     return info
+
+
+def _simd():
+    """Which of AVX2 / AVX-512F the CPU reports (Linux), else None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags}
+    except OSError:
+        pass
+    return None
 
 
 def _cpu_model():

@@ -62,6 +62,7 @@ class Row:
     time_min_s: float | None = None
     time_repeats: int | None = None
     time_ratio_storeall: float | None = None
+    kernels: str | None = None  #: elementwise kernels that ran ("numba" or "numpy")
     error: str | None = None
     note: str | None = None
 
