@@ -53,6 +53,7 @@ AVX2_ENV = {
     "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",
 }
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+DROPPED = {}  # what --isa native removed from the inherited environment
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
@@ -90,6 +91,8 @@ def setup_process(args, argv):
         for k, v in AVX2_ENV.items():
             env[k] = f"{env[k]} {v}" if k == "XLA_FLAGS" and env.get(k) else v
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + list(argv), env)
+    if args.isa == "native":  # an inherited OPENBLAS_CORETYPE=Haswell etc. would not be native
+        DROPPED.update({k: os.environ.pop(k) for k in AVX2_ENV if k != "XLA_FLAGS" and k in os.environ})
     for var in THREAD_ENV:
         os.environ[var] = "1"
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + XLA_ONE_THREAD).strip()
@@ -149,12 +152,12 @@ def machine_info(core, torch, jax):
             versions[mod] = None
     versions["torch"] = torch.__version__ if torch else None
     versions["jax"] = jax.__version__ if jax else None
-    emulated = {k: os.environ[k] for k in AVX2_ENV if k in os.environ}
+    emulated = {k: os.environ[k] for k in AVX2_ENV if k in os.environ} if os.environ.get("PEERS_ISA") else {}
     return {
         "cpu": model, "avx2": "avx2" in flags, "avx512f": "avx512f" in flags, "core": core,
         "blas": blas, "versions": versions, "kernels": list(mk.get_kernels()),
         "isa": "avx2" if os.environ.get("PEERS_ISA") == "avx2" else "native",
-        "emulation_env": emulated, "isa_check": isa_check(torch),
+        "emulation_env": emulated, "native_dropped_env": DROPPED, "isa_check": isa_check(torch),
         "threads_env": {k: os.environ.get(k) for k in THREAD_ENV + ("XLA_FLAGS",)},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -187,11 +190,17 @@ def isa_check(torch):
         import numba
 
         out["numba_cpu"] = [numba.config.CPU_NAME, bool(numba.config.CPU_FEATURES)]
-        from mlpckpt import fastkernels
+        import numpy as np
 
-        kern = next(iter(fastkernels.FORWARD.values()))
-        asm = "".join(kern.inspect_asm().values())
-        out["numba_kernel_uses_zmm"] = "zmm" in asm
+        # mlpckpt's kernels come from numba's cache (no asm to read): compile a fresh loop
+        @numba.njit(cache=False)
+        def axpy(x, y):
+            for i in range(x.size):
+                y[i] += np.tanh(x[i]) * 2.5
+
+        axpy(np.ones(64), np.ones(64))
+        asm = "".join(axpy.inspect_asm().values())
+        out["numba_fresh_loop_vector_regs"] = {r: asm.count(r) for r in ("xmm", "ymm", "zmm")}
     except Exception as e:  # noqa: BLE001 -- no numba, or no kernel compiled yet
         out["numba_cpu"] = repr(e)
     if torch is not None:
@@ -301,6 +310,10 @@ def print_case(case, skipped):
           f"jax {v['jax']}; BLAS {m['blas'].get('name')} {m['blas'].get('version')} "
           f"({m['blas']['openblas_core']}); mlpckpt kernels {m['kernels'][0]} -> {m['kernels'][1]} "
           f"({case['mlpckpt']['kernels_this_dtype']} on {case['dtype']}); {m['date']}")
+    c = m["isa_check"]
+    print(f"  ISA in use: numpy dispatch {'/'.join(c['numpy_dispatch_on'])}; OpenBLAS {c['openblas_core']}; "
+          f"numba zmm {c.get('numba_fresh_loop_vector_regs', {}).get('zmm')}; "
+          f"torch {c.get('torch_cpu_capability')}; XLA_FLAGS {m['threads_env']['XLA_FLAGS']}")
     for msg in skipped:
         print(f"  {msg}")
     print(f"  {'variant':<30s} {'median ms':>10s} {'/StoreAll':>10s} {'minflt/step':>12s}")
