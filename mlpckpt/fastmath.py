@@ -92,23 +92,22 @@ EXP_P = (
 
 
 @_jit
+def _horner(coeffs, x):
+    # coefficients highest degree first; numba unrolls the loop over the tuple
+    p = coeffs[0]
+    for c in coeffs[1:]:
+        p = p * x + c
+    return p
+
+
+@_jit
 def _reduce(y):
     # eq. K1: y = k ln 2 + r, |r| <= ln(2)/2; returns k and exp(r) - 1
     kd = y * INV_LN2 + SHIFT
     k = _bits(kd) - _bits(SHIFT)  # round(y / ln 2), exact
     kf = kd - SHIFT
     r = (y - kf * LN2_HI) - kf * LN2_LO
-    p = EXP_P[0]
-    p = p * r + EXP_P[1]
-    p = p * r + EXP_P[2]
-    p = p * r + EXP_P[3]
-    p = p * r + EXP_P[4]
-    p = p * r + EXP_P[5]
-    p = p * r + EXP_P[6]
-    p = p * r + EXP_P[7]
-    p = p * r + EXP_P[8]
-    p = p * r + EXP_P[9]
-    p = p * r + EXP_P[10]
+    p = _horner(EXP_P, r)
     return k, r + r * r * p
 
 
@@ -142,18 +141,7 @@ def expm1_neg(y):
 def _tanh_small(x):
     # eq. K5: x + x z g(z), z = x**2
     z = x * x
-    g = TANH_G[0]
-    g = g * z + TANH_G[1]
-    g = g * z + TANH_G[2]
-    g = g * z + TANH_G[3]
-    g = g * z + TANH_G[4]
-    g = g * z + TANH_G[5]
-    g = g * z + TANH_G[6]
-    g = g * z + TANH_G[7]
-    g = g * z + TANH_G[8]
-    g = g * z + TANH_G[9]
-    g = g * z + TANH_G[10]
-    g = g * z + TANH_G[11]
+    g = _horner(TANH_G, z)
     return x + x * (z * g)
 
 
