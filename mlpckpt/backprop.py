@@ -81,7 +81,12 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         flagged[0] = True
 
     with np.errstate(all="call", under="ignore", call=report):
-        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace)
+        try:
+            result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace)
+        except BaseException:
+            if workspace is not None:  # its lent buffers are garbage now, not lost
+                workspace.reclaim()
+            raise
     if flagged[0] and on_layer is None:  # an overflow or invalid operation on the way
         finite.check_grads(result.dW, result.db, weights, biases, X, Y)
     return result

@@ -67,29 +67,45 @@ class Budget(Strategy):
         return {key: found[key] for key in ("exact", "lower_bound", "gap")}
 
 
-#: tries at a tighter activation budget until a workspace's buffers fit too
-POOL_TRIES = 8
+#: tries at a budget tightened by the excess, then fractions of the budget
+POOL_TRIES = 4
+POOL_FRACTIONS = (0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
 
 
 @functools.lru_cache(maxsize=16)
 def _solve_call(budget, call):
     """:func:`solve`, counting a workspace's buffers where ``call`` keeps one
-    (eq. C29): the schedule for a tighter budget, tightened by the excess of
-    the pooled peak, until that peak fits (at most :data:`POOL_TRIES`)."""
+    (eq. C29): the schedule found for a tighter budget whose pooled peak
+    (every call on the workspace, :func:`mlpckpt.poolmem.pool_figures`)
+    fits: first tightened by the excess (:data:`POOL_TRIES` times), then at
+    falling fractions of the budget, the first that fits."""
     if not call.workspace:
         return solve(budget, call)
     plain = replace(call, workspace=False)
-    target = budget
-    for _ in range(POOL_TRIES):
-        found = solve(target, plain)
+    targets = [budget]
+    tried = []
+    while targets:
+        target = targets.pop(0)
+        try:
+            found = solve(target, plain)
+        except ValueError:  # below what any schedule needs: smaller targets fail too
+            break
         peak = poolmem.pool_figures(found["actions"], call)["peak_bytes"]
+        tried.append((target, peak))
         if peak <= budget:
             return found
-        target -= peak - budget
+        if len(tried) < POOL_TRIES:
+            targets = [target - (peak - budget)]
+        elif len(tried) == POOL_TRIES:
+            targets = [int(budget * f) for f in POOL_FRACTIONS if budget * f < target]
+    fallback = poolmem.best_fixed(budget, call)  # the fixed schedules, priced with the workspace
+    if fallback is not None:
+        return fallback
+    smallest = min(p for _, p in tried) if tried else None
     raise ValueError(
-        f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) with a workspace: its buffers did not "
-        f"fit beside a schedule found within {target + (peak - budget)} B (pooled peak {peak} B); "
-        f"give more, or call without the workspace"
+        f"strategy: Budget({budget} B = {budget / 2**20:.3f} MiB) with a workspace: no schedule found whose "
+        f"buffers fit (the leanest tried peaks at {smallest} B with its workspace); give more, or call "
+        f"without the workspace"
     )
 
 

@@ -150,7 +150,7 @@ def plan_call(strategy, call):
     actions = compile_actions(strategy, call)
     figures = memory.simulate(actions, call)
     pooled = {}
-    if call.workspace:  # eqs. C27-C29: the buffers stay, the creating call's peak counts
+    if call.workspace:  # eqs. C27-C28: the buffers stay; the largest call on them counts
         pooled = poolmem.pool_figures(actions, call)
         figures["peak_bytes"] = pooled.pop("peak_bytes")
     return Schedule(

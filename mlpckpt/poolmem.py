@@ -5,30 +5,38 @@ With a workspace the executor takes every activation buffer (and every new
 (:mod:`mlpckpt.workspace`), so nothing is freed: a request is served by the
 smallest free buffer that is large enough, else by a new one
 (paper_notes/checkpointing.md, eqs. C27-C28). This replays a schedule with
-exactly that rule on the tables of :func:`mlpckpt.memory.model`, twice (a
-call that fills the workspace, then a later call on it), and gives
+exactly that rule on the tables of :func:`mlpckpt.memory.model`, call after
+call until the workspace stops growing (best fit from a fuller set of free
+buffers can lend a large one to a small request, so a second call may still
+add a buffer; in practice the third never does), and gives
 
-* ``peak_bytes``: the peak of the call that creates the workspace (its
-  buffers count, as they are made);
-* ``workspace_bytes``: what the workspace holds after a later call;
-* ``warm_peak_bytes``: the peak of a later call above what the workspace
-  held before it (views on its buffers, gradients, temporaries).
+* ``peak_bytes``: the highest peak of any call on the workspace, from the
+  one that creates it on (its buffers count, as they are made);
+* ``workspace_bytes``: what the workspace holds once it stops growing;
+* ``warm_peak_bytes``: the peak of a call on that workspace, above what it
+  holds (views on its buffers, gradients, temporaries).
 
 Time linear in the schedule's evaluations (a few Python steps each).
 """
 
+import math
 from bisect import bisect_left, insort
 
 from .actions import FORWARD, LOSS
 from .costs import ARRAY_OVERHEAD, LIST_SLOT
 from .memory import model
+from .strategies import StoreAll, revolve_actions, segments_actions
 
-__all__ = ["WORKSPACE_FIXED", "FREE_LIST", "pool_figures"]
+__all__ = ["WORKSPACE_FIXED", "FREE_LIST", "pool_figures", "best_fixed"]
 
 #: the Workspace object, its dicts and their headers
 WORKSPACE_FIXED = 1024
 #: one free list (a dict entry, its key, the list object and a sorted-size slot)
 FREE_LIST = 256
+#: a buffer's entry in the workspace's dict of lent buffers (kept at its largest)
+LENT_SLOT = 64
+#: calls replayed at most before giving up on a fixed point (never reached in tests)
+MAX_REPLAYS = 16
 
 
 class _Pool:
@@ -52,7 +60,7 @@ class _Pool:
             if not self.free[size]:
                 del self.free[size], self.sizes[i]
             return size
-        self.buffers += need * self.itemsize + ARRAY_OVERHEAD + LIST_SLOT
+        self.buffers += need * self.itemsize + ARRAY_OVERHEAD + LIST_SLOT + LENT_SLOT
         return need
 
     def give(self, size):
@@ -139,6 +147,34 @@ def pool_figures(actions, call, m=None):
     """
     m = model(call) if m is None else m
     pool = _Pool(call.itemsize)
-    cold = _replay(actions, m, call.sizes, call.batch, pool)[0]
-    warm = _replay(actions, m, call.sizes, call.batch, pool)[1]
-    return {"peak_bytes": cold, "workspace_bytes": pool.bytes(), "warm_peak_bytes": warm}
+    peak = 0
+    for _ in range(MAX_REPLAYS):  # eq. C28: until a call adds nothing
+        before = pool.bytes()
+        cold, warm = _replay(actions, m, call.sizes, call.batch, pool)
+        peak = max(peak, cold)
+        if pool.bytes() == before:
+            break
+    return {"peak_bytes": peak, "workspace_bytes": pool.bytes(), "warm_peak_bytes": warm}
+
+
+def best_fixed(budget, call):
+    """Of StoreAll, Sqrt and Revolve(s), s = 0, 1, 2, 4, ..., the one with the
+    fewest evaluations whose pooled peak fits ``budget`` (or None)."""
+    n = call.n_layers
+    slots, s = [0], 1
+    while s < n:
+        slots.append(s)
+        s *= 2
+    schedules = [StoreAll().actions(call), segments_actions(n, math.isqrt(n - 1) + 1 if n > 1 else 1)]
+    schedules += [revolve_actions(n, k) for k in slots]
+    best = None
+    for actions in schedules:
+        actions = tuple(actions)
+        pooled = pool_figures(actions, call)["peak_bytes"]
+        evals = sum(a[2] - a[1] for a in actions if a[0] == 0)
+        if pooled <= budget and (best is None or evals < best[0]):
+            best = (evals, pooled, actions)
+    if best is None:
+        return None
+    return {"actions": best[2], "evals": best[0], "peak": best[1], "exact": False,
+            "lower_bound": None, "gap": None}

@@ -5,7 +5,8 @@ NumPy's allocator hands large blocks back to the system, so the next call
 faults every page in again (5,500 minor faults per step at n = 256 were
 measured in issue 13). A :class:`Workspace` keeps them: the executor takes
 every activation buffer from it and gives it back where it would have been
-freed, so after the first call nothing is allocated. Its size is predicted
+freed, so once it has stopped growing (the first call, at most the second)
+nothing is allocated. Its size is predicted
 by :func:`mlpckpt.poolmem.pool_figures` (``plan(..., workspace=True)``).
 """
 
@@ -24,7 +25,9 @@ class Workspace:
     free buffer that is large enough (so a smaller last minibatch, or a
     narrower layer, reuses what is there), or of a new buffer when none is.
     Nothing is ever freed: :attr:`nbytes` only grows, to what
-    ``plan(..., workspace=True).details["workspace_bytes"]`` predicts. One
+    ``plan(..., workspace=True).details["workspace_bytes"]`` predicts (best
+    fit can still add a buffer on the second call; see
+    :mod:`mlpckpt.poolmem`). A call that raises gives its buffers back. One
     workspace serves one call at a time; it holds no result.
 
     Attributes
@@ -36,6 +39,7 @@ class Workspace:
     def __init__(self):
         self._free = {}  # dtype -> {size: [flat buffers]}
         self._sizes = {}  # dtype -> sorted sizes that have a free buffer
+        self._lent = {}  # id -> buffer, for reclaim()
         self.nbytes = 0
 
     def __repr__(self):
@@ -54,14 +58,15 @@ class Workspace:
             buf = bucket.pop()
             if not bucket:
                 del self._free[dtype][size], sizes[i]
-            return buf[:need].reshape(rows, cols)
-        buf = np.empty(need, dtype=dtype)
-        self.nbytes += buf.nbytes
-        return buf.reshape(rows, cols)
+        else:
+            buf = np.empty(need, dtype=dtype)
+            self.nbytes += buf.nbytes
+        self._lent[id(buf)] = buf
+        return buf[:need].reshape(rows, cols)
 
     def give(self, array):
         """Take back an array :meth:`take` lent (the caller drops its references)."""
-        base = array.base
+        base = self._lent.pop(id(array if array.base is None else array.base))
         free = self._free.setdefault(base.dtype, {})
         bucket = free.get(base.size)
         if bucket is None:
@@ -69,6 +74,13 @@ class Workspace:
             insort(self._sizes.setdefault(base.dtype, []), base.size)
         else:
             bucket.append(base)
+
+
+    def reclaim(self):
+        """Take back every lent buffer (after a call that raised: its
+        arrays are garbage, the buffers are not lost)."""
+        for buf in list(self._lent.values()):
+            self.give(buf)
 
 
 def check_workspace(workspace):
