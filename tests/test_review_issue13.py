@@ -13,24 +13,14 @@ from hypothesis import given, settings, strategies as st
 
 import mlpckpt as mc
 from mlpckpt import kernels
+from mlpckpt.bench import traced_peak
 
 KIB = 1024
 ACTS = ["identity", "tanh", "sigmoid", "softplus", "relu", "leaky_relu"]
 HEADS = [("mse", "identity"), ("bce", "sigmoid"), ("cross_entropy", "softmax")]
 
 
-def traced(fn):
-    # as tests/test_workspace.py: peak above what was allocated before fn
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        start = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - start
-    finally:
-        tracemalloc.stop()
+traced = traced_peak  # peak above what was allocated before fn
 
 
 def data(rng, sizes, batch, loss, dtype):

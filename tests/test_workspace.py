@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mlpckpt as mc
+from mlpckpt.bench import traced_peak
 
 KIB = 1024
 STRATEGIES = [mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Revolve(0), mc.Revolve(2)]
@@ -14,19 +15,6 @@ STRATEGIES = [mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Revolve(0), mc.Revolv
 def within(measured, predicted):
     return measured <= predicted <= 1.05 * measured + 64 * KIB
 
-
-def traced(fn):
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        start = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        now, peak = tracemalloc.get_traced_memory()
-        return peak - start, now - start
-    finally:
-        tracemalloc.stop()
 
 
 def same(ref, got):
@@ -47,13 +35,13 @@ def test_bitwise_and_memory_predicted(sizes, strategy, out, make_data):
     sched = mc.plan(net, 24, strategy, "cross_entropy", out=out, workspace=True)
     ws = mc.Workspace()
     results = []
-    cold, _ = traced(lambda: results.append(net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy, out=g,
+    cold = traced_peak(lambda: results.append(net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy, out=g,
                                                               workspace=ws)))
     assert same(ref, results[-1])
     assert within(cold, sched.peak_bytes), (cold, sched.peak_bytes)
     assert ws.nbytes <= sched.details["workspace_bytes"] <= 1.05 * ws.nbytes + 64 * KIB
     held = ws.nbytes
-    warm, _ = traced(lambda: results.append(net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy, out=g,
+    warm = traced_peak(lambda: results.append(net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy, out=g,
                                                               workspace=ws)))
     assert same(ref, results[-1])
     assert ws.nbytes == held  # nothing new
@@ -100,7 +88,7 @@ def test_budget_counts_the_workspace(make_data):
         assert sched.peak_bytes <= budget.max_bytes
         ws = mc.Workspace()
         net.loss_and_grad(X, Y, strategy=budget, out=g, workspace=mc.Workspace())  # compiled
-        cold, _ = traced(lambda: net.loss_and_grad(X, Y, strategy=budget, out=g, workspace=ws))
+        cold = traced_peak(lambda: net.loss_and_grad(X, Y, strategy=budget, out=g, workspace=ws))
         assert cold <= budget.max_bytes
         assert same(ref, net.loss_and_grad(X, Y, strategy=budget, out=g, workspace=ws))
 
