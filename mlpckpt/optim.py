@@ -9,6 +9,7 @@ allocated on the first step; so is one scratch array per distinct block
 shape, which keeps every update free of temporaries.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -160,7 +161,7 @@ class Adam(Optimizer):
         corr1 = 1.0 - b1**self.t
         corr2 = 1.0 - b2**self.t
         np.sqrt(v, out=tmp)  # denominator: sqrt(v) / sqrt(corr2) + eps
-        tmp /= np.sqrt(corr2)
+        tmp /= math.sqrt(corr2)  # a Python float: float32 stays float32, no cast buffers
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr / corr1

@@ -30,19 +30,16 @@ from the first), so their sum is reached, and it bounds the first step too:
   bytes; with ``shuffle=False`` the batches are views and this part is an
   over-count);
 * :data:`FIT_FIXED` for fit's Python objects (generator, closures, lists);
-* Adam on float32 only: the update's ``tmp /= np.sqrt(corr2)`` divides by a
-  float64 scalar, so NumPy casts through two float64 buffers of up to
-  8192 elements (:func:`adam_cast_bytes`), a transient of the update.
 """
 
 from dataclasses import replace
 
 from . import memory, poolmem
-from .costs import ARRAY_OVERHEAD, LIST_SLOT, UFUNC_BUFSIZE, UFUNC_FIXED, grad_pair_bytes
+from .costs import ARRAY_OVERHEAD, LIST_SLOT, grad_pair_bytes
 from .optim import SGD, Adam, make_optimizer
 from .spec import list_bytes, param_bytes
 
-__all__ = ["FIT_FIXED", "NET_FIXED", "OPTIMIZER_NAMES", "dict_bytes", "adam_cast_bytes", "check_optimizer",
+__all__ = ["FIT_FIXED", "NET_FIXED", "OPTIMIZER_NAMES", "dict_bytes", "check_optimizer",
            "state_arrays", "step_bytes"]
 
 #: fit's fixed Python objects: the shuffling Generator, the step closures,
@@ -82,15 +79,6 @@ def dict_bytes(n):
         size *= 2
     index = 1 if size <= 128 else 2 if size <= 2**16 else 4 if size <= 2**32 else 8
     return 64 + 32 + size * index + (size * 2 // 3) * 24
-
-
-def adam_cast_bytes(sizes, itemsize):
-    """Transient bytes of one float32 Adam update of the largest block (0 for
-    float64): NumPy's in and out casting buffers, 16 bytes an element."""
-    if itemsize != 4:
-        return 0
-    largest = max(sizes[k + 1] * sizes[k] for k in range(len(sizes) - 1))
-    return min(largest, UFUNC_BUFSIZE) * 16 + 2 * UFUNC_FIXED
 
 
 def check_optimizer(optimizer):
@@ -143,7 +131,7 @@ def step_bytes(call, actions, opt):
     if per_block:
         blocks = 2 * n
         state = per_block * sum(pairs) + dict_bytes(blocks) + max(0, blocks - _SMALL_INTS) * INT_BYTES
-        state += blocks * TUPLE2_BYTES + adam_cast_bytes(sizes, itemsize) if per_block == 2 else 0
+        state += blocks * TUPLE2_BYTES if per_block == 2 else 0
     m = memory.model(call)
     if call.fuse_update:
         # the model counts the shared buffers in its base and the scratch as

@@ -266,3 +266,27 @@ def test_betas_must_be_two_real_numbers(betas):
     with pytest.raises(ValueError, match=r"^betas: expected two numbers in \[0, 1\)"):
         mc.Adam(betas=betas)
     assert mc.Adam(betas=np.array([0.5, 0.25])).betas == (0.5, 0.25)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adam_update_allocates_nothing_layer_sized(dtype):
+    # the bias correction divides by a Python float: float32 stays float32,
+    # no float64 casting buffers (issue 12's note; 128 KiB each before)
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    param = rng.standard_normal((300, 200)).astype(dtype)
+    grad = rng.standard_normal((300, 200)).astype(dtype)
+    opt = mc.Adam()
+    opt.start_step()
+    opt.update(0, param, grad)  # state and scratch made
+    opt.start_step()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        opt.update(0, param, grad)
+        assert tracemalloc.get_traced_memory()[1] - start < 4096
+    finally:
+        tracemalloc.stop()
+    assert param.dtype == np.dtype(dtype)
