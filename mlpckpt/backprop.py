@@ -14,6 +14,10 @@ Allocation rules (mirrored, byte for byte, by :mod:`mlpckpt.memory`):
   gives buffers), and writes ``da[k]`` into the buffer of the consumed
   ``a[k+1]`` when their shapes match, else into a new array; the first
   layer skips ``da[0]``.
+
+With a :class:`~mlpckpt.Workspace` the same points of birth and death take
+activation buffers from it and give them back (:mod:`mlpckpt.poolmem`
+mirrors that); ``dW`` and ``db`` are never the workspace's.
 """
 
 from typing import NamedTuple
