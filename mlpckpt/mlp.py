@@ -180,9 +180,9 @@ class MLP:
         out : Grads, optional
             Buffers to write the gradients into (and return).
         workspace : Workspace, optional
-            Keeps the activation buffers between calls (no allocation, no
-            page faults after the first call; the same result):
-            ``plan(..., workspace=True)`` predicts it.
+            Keeps the activation buffers between calls (the same result;
+            nothing allocated once it stops growing, after at most two
+            calls): ``plan(..., workspace=True)`` predicts it.
 
         Returns
         -------

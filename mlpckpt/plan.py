@@ -63,7 +63,8 @@ class Call:
         The elementwise kernels the call runs (:func:`mlpckpt.kernels.kernels_for`).
     workspace : bool
         Activation buffers come from a :class:`~mlpckpt.Workspace`
-        (``peak_bytes`` is then that of the call that creates it).
+        (``peak_bytes`` is then the largest of any call on it, from the one
+        that fills it on).
     """
 
     sizes: tuple

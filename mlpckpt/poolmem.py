@@ -19,13 +19,12 @@ add a buffer; in practice the third never does), and gives
 Time linear in the schedule's evaluations (a few Python steps each).
 """
 
-import math
 from bisect import bisect_left, insort
 
-from .actions import FORWARD, LOSS
+from .actions import FORWARD, LOSS, count_forward_evals
 from .costs import ARRAY_OVERHEAD, LIST_SLOT
 from .memory import model
-from .strategies import StoreAll, revolve_actions, segments_actions
+from .strategies import Revolve, Sqrt, StoreAll
 
 __all__ = ["WORKSPACE_FIXED", "FREE_LIST", "pool_figures", "best_fixed"]
 
@@ -160,18 +159,15 @@ def pool_figures(actions, call, m=None):
 def best_fixed(budget, call):
     """Of StoreAll, Sqrt and Revolve(s), s = 0, 1, 2, 4, ..., the one with the
     fewest evaluations whose pooled peak fits ``budget`` (or None)."""
-    n = call.n_layers
     slots, s = [0], 1
-    while s < n:
+    while s < call.n_layers:
         slots.append(s)
         s *= 2
-    schedules = [StoreAll().actions(call), segments_actions(n, math.isqrt(n - 1) + 1 if n > 1 else 1)]
-    schedules += [revolve_actions(n, k) for k in slots]
     best = None
-    for actions in schedules:
-        actions = tuple(actions)
+    for strategy in [StoreAll(), Sqrt()] + [Revolve(k) for k in slots]:
+        actions = tuple(strategy.actions(call))
         pooled = pool_figures(actions, call)["peak_bytes"]
-        evals = sum(a[2] - a[1] for a in actions if a[0] == 0)
+        evals = count_forward_evals(actions)
         if pooled <= budget and (best is None or evals < best[0]):
             best = (evals, pooled, actions)
     if best is None:

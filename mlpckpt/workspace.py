@@ -75,7 +75,6 @@ class Workspace:
         else:
             bucket.append(base)
 
-
     def reclaim(self):
         """Take back every lent buffer (after a call that raised: its
         arrays are garbage, the buffers are not lost)."""
