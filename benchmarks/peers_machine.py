@@ -31,13 +31,9 @@ def machine_info(core, torch, jax):
     import numpy as np
 
     import mlpckpt.kernels as mk
-    model, flags = "?", set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name") and model == "?":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+    from mlpckpt.bench.measure import cpu_info
+
+    cpu = cpu_info()
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except Exception as e:  # noqa: BLE001 -- recorded, not fatal
@@ -59,7 +55,7 @@ def machine_info(core, torch, jax):
     versions["jax"] = jax.__version__ if jax else None
     emulated = {k: os.environ[k] for k in AVX2_ENV if k in os.environ} if os.environ.get("PEERS_ISA") else {}
     return {
-        "cpu": model, "avx2": "avx2" in flags, "avx512f": "avx512f" in flags, "core": core,
+        "cpu": cpu["cpu_model"], "avx2": cpu["avx2"], "avx512f": cpu["avx512f"], "core": core,
         "blas": blas, "versions": versions, "kernels": list(mk.get_kernels()),
         "isa": "avx2" if os.environ.get("PEERS_ISA") == "avx2" else "native",
         "emulation_env": emulated, "native_dropped_env": DROPPED, "isa_check": isa_check(torch),

@@ -22,7 +22,7 @@ try:  # peak RSS: POSIX only
 except ImportError:
     resource = None
 
-__all__ = ["MIB", "traced_peak"]
+__all__ = ["MIB", "traced_peak", "cpu_info"]
 
 MIB = 2.0**20
 #: the source tree this copy of mlpckpt was imported from
@@ -83,14 +83,15 @@ def _rss_growth(call):
 
 def _child_info():
     """Versions, BLAS build and runtime, CPU of this interpreter (a dict)."""
+    cpu = cpu_info()
     info = {
         "numpy": np.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "simd": _simd(),
+        "cpu_model": cpu["cpu_model"],
+        "simd": {k: cpu[k] for k in ("avx2", "avx512f")} if cpu["avx2"] is not None else None,
         "kernels": list(get_kernels()),  # (setting, what runs on float64)
     }
     try:
@@ -110,28 +111,21 @@ def _child_info():
     return info
 
 
-def _simd():
-    """Which of AVX2 / AVX-512F the CPU reports (Linux), else None."""
+def cpu_info():
+    """``{"cpu_model", "avx2", "avx512f"}`` from /proc/cpuinfo (Linux; the
+    model falls back to ``platform.processor()``, the flags to None)."""
+    model, flags = None, None
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
+                if line.startswith("model name") and model is None:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and flags is None:
                     flags = set(line.split(":", 1)[1].split())
-                    return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags}
     except OSError:
         pass
-    return None
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
+    simd = {k: (k in flags if flags is not None else None) for k in ("avx2", "avx512f")}
+    return {"cpu_model": model or platform.processor() or None, **simd}
 
 
 def _git_state():
