@@ -20,7 +20,8 @@ from the first), so their sum is reached, and it bounds the first step too:
   memory model puts it);
 * the gradient buffers fit keeps between steps: one pair per layer
   (unfused), one pair per layer shape (``fuse_update``), and their lists;
-* the peak of the call the step makes, with fit's workspace (what it holds plus a warm call's peak, :mod:`mlpckpt.poolmem`): ``loss_and_grad`` with ``out=``
+* the peak of the call the step makes, with fit's workspace (what it
+  holds plus a later call's peak, :mod:`mlpckpt.poolmem`): ``loss_and_grad`` with ``out=``
   given (fit always passes its buffers) and ``fuse_update`` as given --
   with ``fuse_update`` the memory model already counts the shared buffers,
   and the scratch is moved to its base (it exists before the call);
