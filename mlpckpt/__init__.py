@@ -8,7 +8,8 @@ gradients bitwise equal to plain backprop, and numerical gradient checks.
 __version__ = "0.1.0"
 
 from .inputs import Grads
-from .mlp import MLP, load
+from .mlp import MLP
+from .netfile import load
 from .budget import Budget
 from .plan import pareto, plan
 from .schedule import Schedule

@@ -24,6 +24,9 @@ the complex-step gradient check can run the same code on complex128 copies.
 import numpy as np
 
 from ._validate import check_choice
+from .xops import NUMPY_OPS
+
+NP = NUMPY_OPS  # NumPy's own functions (mlpckpt.xops)
 
 __all__ = [
     "ACTIVATIONS",
@@ -37,61 +40,61 @@ __all__ = [
 ]
 
 
-def _identity(z):
+def _identity(z, o=NP):
     return z
 
 
-def _identity_mul_derivative(a, da):
+def _identity_mul_derivative(a, da, o=NP):
     # eq. 7: f' = 1
     return da
 
 
-def _sigmoid(z):
+def _sigmoid(z, o=NP):
     # eq. 17: sigma(z) = exp(-log(1 + exp(-z))), stable for large |z| and
     # accurate in relative terms for z << 0 (1 / (1 + exp(-z)) overflows).
-    if np.iscomplexobj(z):
-        z[...] = _sigmoid_complex(z)
+    if o.iscomplexobj(z):
+        z[...] = _sigmoid_complex(z, o)
         return z
-    np.negative(z, out=z)
-    np.logaddexp(0.0, z, out=z)
-    np.negative(z, out=z)
-    return np.exp(z, out=z)
+    o.negative(z, out=z)
+    o.logaddexp(0.0, z, out=z)
+    o.negative(z, out=z)
+    return o.exp(z, out=z)
 
 
-def _sigmoid_complex(z):
+def _sigmoid_complex(z, o=NP):
     # Branch on the real part so that exp never overflows (complex step only).
-    pos = z.real >= 0
-    e = np.exp(np.where(pos, -z, z))
-    return np.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
+    pos = o.real(z) >= 0
+    e = o.exp(o.where(pos, -z, z))
+    return o.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _sigmoid_mul_derivative(a, da):
+def _sigmoid_mul_derivative(a, da, o=NP):
     # eq. 8: f' = a (1 - a)
     da *= a
-    np.subtract(1.0, a, out=a)
+    o.subtract(1.0, a, out=a)
     da *= a
     return da
 
 
-def _tanh(z):
-    return np.tanh(z, out=z)
+def _tanh(z, o=NP):
+    return o.tanh(z, out=z)
 
 
-def _tanh_mul_derivative(a, da):
+def _tanh_mul_derivative(a, da, o=NP):
     # eq. 9: f' = 1 - a^2
     a *= a
-    np.subtract(1.0, a, out=a)
+    o.subtract(1.0, a, out=a)
     da *= a
     return da
 
 
-def _relu(z):
-    return np.maximum(z, 0.0, out=z)
+def _relu(z, o=NP):
+    return o.maximum(z, 0.0, out=z)
 
 
-def _relu_mul_derivative(a, da):
+def _relu_mul_derivative(a, da, o=NP):
     # eq. 10: f' = 1 where a > 0, else 0 (a >= 0, so sign(a) is that indicator)
-    np.sign(a, out=a)
+    o.sign(a, out=a)
     da *= a
     return da
 
@@ -104,42 +107,36 @@ LEAKY_SLOPE = 0.01
 CHUNK = 8192
 
 
-def _leaky_relu(z):
+def _leaky_relu(z, o=NP):
     # max(z, 0.01 z) equals z for z >= 0 and 0.01 z for z < 0; done in chunks
     # so that the temporary 0.01 z never exceeds CHUNK elements.
-    flat = z.reshape(-1)
-    if not np.shares_memory(flat, z):  # non-contiguous: plain temporary
-        return np.maximum(z, LEAKY_SLOPE * z, out=z)
-    for i in range(0, flat.size, CHUNK):
-        part = flat[i : i + CHUNK]
-        np.maximum(part, LEAKY_SLOPE * part, out=part)
-    return z
+    return o.leaky_relu(z, LEAKY_SLOPE, CHUNK)
 
 
-def _leaky_relu_mul_derivative(a, da):
+def _leaky_relu_mul_derivative(a, da, o=NP):
     # eq. 11: f' = 1 where a > 0 (same sign as z), else 0.01.
-    np.heaviside(a, 0.0, out=a)
+    o.heaviside(a, 0.0, out=a)
     a *= 1.0 - LEAKY_SLOPE
     a += LEAKY_SLOPE
     da *= a
     return da
 
 
-def _softplus(z):
+def _softplus(z, o=NP):
     # eq. 18: log(1 + exp(z)), computed without overflow.
-    if np.iscomplexobj(z):
-        pos = z.real > 0
-        w = np.where(pos, -z, z)
-        z[...] = np.where(pos, z, 0.0) + np.log1p(np.exp(w))
+    if o.iscomplexobj(z):
+        pos = o.real(z) > 0
+        w = o.where(pos, -z, z)
+        z[...] = o.where(pos, z, 0.0) + o.log1p(o.exp(w))
         return z
-    return np.logaddexp(0.0, z, out=z)
+    return o.logaddexp(0.0, z, out=z)
 
 
-def _softplus_mul_derivative(a, da):
+def _softplus_mul_derivative(a, da, o=NP):
     # eq. 12: f' = sigma(z) = 1 - exp(-a) = -expm1(-a), from a = softplus(z).
-    np.negative(a, out=a)
-    np.expm1(a, out=a)
-    np.negative(a, out=a)
+    o.negative(a, out=a)
+    o.expm1(a, out=a)
+    o.negative(a, out=a)
     da *= a
     return da
 
@@ -212,16 +209,16 @@ def derivative(name, a):
     return ACTIVATIONS[name][1](a, np.ones_like(a))
 
 
-def _softmax_inplace(z):
+def _softmax_inplace(z, o=NP):
     # Column-wise softmax, shifted by the real part of the column maximum
     # (a constant, so exact for complex steps too).
-    z -= z.real.max(axis=0, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=0, keepdims=True)
+    z -= o.colmax_real(z)
+    o.exp(z, out=z)
+    z /= o.colsum(z, keepdims=True)
     return z
 
 
-def output_forward(name, z):
+def output_forward(name, z, o=NP):
     """Apply the output map ``name`` to the last pre-activation, in place.
 
     Parameters
@@ -229,11 +226,12 @@ def output_forward(name, z):
     name : {"identity", "sigmoid", "softmax"}
     z : ndarray, shape (n_out, batch)
         Last pre-activation (logits); overwritten with the output.
+    o : ops of :mod:`mlpckpt.xops`, default NumPy's
     """
     if name == "identity":
         return z
     if name == "sigmoid":
-        return _sigmoid(z)
+        return _sigmoid(z, o)
     if name == "softmax":
-        return _softmax_inplace(z)
+        return _softmax_inplace(z, o)
     raise ValueError(f"output: got {name!r}, expected one of {OUTPUTS}")

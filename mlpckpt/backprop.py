@@ -26,6 +26,7 @@ import numpy as np
 
 from . import finite, layers, losses
 from .actions import FORWARD, LOSS
+from .backends import NUMPY
 
 __all__ = ["Result", "execute", "logits"]
 
@@ -39,7 +40,8 @@ class Result(NamedTuple):
     forward_evals: int  #: layer-forward evaluations this run performed
 
 
-def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None, workspace=None):
+def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None, workspace=None,
+            backend=NUMPY):
     """Run a schedule: loss and gradients of one batch.
 
     Parameters
@@ -64,7 +66,9 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         complete (the fused update; buffers may then be reused).
     workspace : Workspace, optional
         Activation buffers are taken from it and given back to it instead
-        of allocated and freed (:mod:`mlpckpt.workspace`).
+        of allocated and freed (:mod:`mlpckpt.workspace`; NumPy only).
+    backend : Backend, default NumPy
+        The array library of every array here (:mod:`mlpckpt.backends`).
 
     Returns
     -------
@@ -79,6 +83,11 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         a gradient non-finite; the message says what was non-finite
         (:mod:`mlpckpt.finite`). No NumPy RuntimeWarning escapes.
     """
+    if not backend.is_numpy:  # no floating-point flags: the loss and the gradients are checked
+        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, None, backend)
+        if on_layer is None:
+            finite.check_grads(result.dW, result.db, weights, biases, X, Y)
+        return result
     flagged = [False]  # set by NumPy's floating-point error reports, instead of warnings
 
     def report(kind, flag):
@@ -86,7 +95,8 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
 
     with np.errstate(all="call", under="ignore", call=report):
         try:
-            result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace)
+            result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace,
+                              backend)
         except BaseException:
             if workspace is not None:  # its lent buffers are garbage now, not lost
                 workspace.reclaim()
@@ -96,13 +106,15 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     return result
 
 
-def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace):
+def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace, backend):
     n = len(weights)
     batch = X.shape[1]
-    dtype = np.result_type(weights[0], X)
+    ops = backend.ops
+    dtype = backend.xp.result_type(weights[0], X)
+    empty = backend.empty
     if workspace is None:
         def new(rows):
-            return np.empty((rows, batch), dtype=dtype)
+            return empty((rows, batch), dtype)
 
         def give(array):  # the last reference goes with the caller's
             pass
@@ -127,7 +139,7 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
             for k in range(start, stop):
                 nxt = new(weights[k].shape[0])
                 fn = hidden[k] if k + 1 < n else None  # logits: no map
-                layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
+                layers.layer_forward(weights[k], biases[k], cur, fn, nxt, ops)
                 evals += 1  # counted where it happens, not read off the action
                 if keep or k + 1 == stop:
                     acts[k + 1] = nxt
@@ -136,7 +148,7 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                 cur = nxt  # an unkept intermediate dies here, after its successor exists
             cur = nxt = None
         elif op == LOSS:
-            value = losses.loss_and_dz(loss, output, acts[n], Y)
+            value = backend.item(losses.loss_and_dz(loss, output, acts[n], Y, ops))
             finite.check_loss(value, weights, biases, X, Y)  # before any backward step
             da, acts[n] = acts[n], None
         else:  # BACKWARD
@@ -146,8 +158,8 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                 if k + 1 < n:  # consumed: its buffer becomes scratch
                     a, acts[k + 1] = acts[k + 1], None
                 if grads is None:
-                    dW[k] = np.empty(weights[k].shape, dtype=dtype)
-                    db[k] = np.empty(biases[k].shape, dtype=dtype)
+                    dW[k] = empty(weights[k].shape, dtype)
+                    db[k] = empty(biases[k].shape, dtype)
                 if k == 0:
                     da_prev = None
                 elif a is not None and a.shape[0] == weights[k].shape[1]:
@@ -163,6 +175,7 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                     dW[k],
                     db[k],
                     da_prev,
+                    ops,
                 )
                 give(da)
                 if a is not None and a is not da_prev:
@@ -174,7 +187,7 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
     return Result(value, dW, db, evals)
 
 
-def logits(weights, biases, hidden, X, dtype=None):
+def logits(weights, biases, hidden, X, dtype=None, backend=NUMPY):
     """The last pre-activation ``a[n]`` of a plain forward pass.
 
     Only the current layer's input and output are alive at any time (no
@@ -189,6 +202,7 @@ def logits(weights, biases, hidden, X, dtype=None):
     X : ndarray, shape (n_0, batch)
     dtype : numpy dtype, optional
         Of the computed arrays; default that of ``weights[0]`` and ``X``.
+    backend : Backend, default NumPy
 
     Returns
     -------
@@ -196,10 +210,10 @@ def logits(weights, biases, hidden, X, dtype=None):
     """
     n = len(weights)
     if dtype is None:
-        dtype = np.result_type(weights[0], X)
+        dtype = backend.xp.result_type(weights[0], X)
     cur = X
     for k in range(n):
-        nxt = np.empty((weights[k].shape[0], X.shape[1]), dtype=dtype)
+        nxt = backend.empty((weights[k].shape[0], X.shape[1]), dtype)
         fn = hidden[k] if k + 1 < n else None  # logits: no map
-        cur = layers.layer_forward(weights[k], biases[k], cur, fn, nxt)
+        cur = layers.layer_forward(weights[k], biases[k], cur, fn, nxt, backend.ops)
     return cur

@@ -109,7 +109,13 @@ def loss_transient(loss, output, n_out, batch, itemsize, targets):
     if loss == "cross_entropy" and targets == "labels":
         vectors = index + 2 * fvec + batch + ARRAY_OVERHEAD  # sums, totals; the label mask
     elif loss == "cross_entropy":
-        vectors = index + 3 * fvec  # sums, totals, the target mass off the top entry
+        # each column's top entry and, at the peak, either the exp temporary
+        # with sums, logs and target masses, or (after it is freed) sums,
+        # totals, the target mass off the top entry, the top targets and a
+        # column index array
+        top = batch * 8 + ARRAY_OVERHEAD
+        peak = max(full + top + 3 * fvec, 2 * top + 4 * fvec)
+        return peak + ufunc_buffer(n_out, batch, itemsize) + 4096
     elif output == "softmax":  # mse through the softmax Jacobian
         vectors = fvec
     else:  # bce, or mse through a sigmoid: elementwise only

@@ -9,16 +9,37 @@ the computation from finite values. The checks are sums (no array-sized
 temporary) unless a sum overflows or they are about to raise.
 """
 
+import math
+
 import numpy as np
 
-from ._validate import all_finite
+from . import _validate
+
+
+def _namespace(arr):
+    import array_api_compat
+
+    return array_api_compat.array_namespace(arr)
+
+
+def all_finite(arr):
+    """True when no entry of ``arr`` (an array of any backend) is NaN or infinite."""
+    if isinstance(arr, np.ndarray):
+        return _validate.all_finite(arr)
+    xp = _namespace(arr)
+    if not xp.isdtype(arr.dtype, ("real floating", "complex floating")):
+        return True
+    return bool(xp.all(xp.isfinite(arr)))
 
 __all__ = ["cause", "check_loss", "check_logits", "first_nonfinite", "check_grads", "layer_grads"]
 
 
 def _kind(arr):
     # Error path only: the isnan temporary is fine here.
-    return "NaN" if np.isnan(arr).any() else "inf"
+    if isinstance(arr, np.ndarray):
+        return "NaN" if np.isnan(arr).any() else "inf"
+    xp = _namespace(arr)
+    return "NaN" if bool(xp.any(xp.isnan(arr))) else "inf"
 
 
 def first_nonfinite(name, blocks):
@@ -41,7 +62,7 @@ def cause(weights, biases, X=None, Y=None, where="the computation"):
 
 
 def check_loss(value, weights, biases, X, Y):
-    """Refuse a non-finite loss scalar (the check is one ``np.isfinite``)."""
+    """Refuse a non-finite loss scalar (a NumPy or Python number; the check is one ``np.isfinite``)."""
     if not np.isfinite(value):
         raise ValueError(f"loss is {value}: {cause(weights, biases, X, Y)}")
     return value
@@ -61,18 +82,19 @@ def check_logits(z, weights, biases, X):
 def check_grads(dW, db, weights, biases, X=None, Y=None):
     """Refuse gradients holding NaN or inf.
 
-    One sum per block, added up: a NaN or inf in any block makes the total
-    non-finite; only then (or when the total overflowed) is each block
-    checked, to name it.
+    One sum per block, added up (on the blocks' device: one sync): a NaN or
+    inf in any block makes the total non-finite; only then (or when the
+    total overflowed) is each block checked, to name it.
     """
     total = 0.0
+    add = (lambda x: x.sum()) if isinstance(dW[0], np.ndarray) else _namespace(dW[0]).sum
     with np.errstate(all="ignore"):
         for x in dW:
-            total += x.sum()
+            total += add(x)
         for x in db:
-            total += x.sum()
-    if np.isfinite(total):
-        return
+            total += add(x)
+        if math.isfinite(float(total)):
+            return
     for k in range(len(dW)):
         if not (all_finite(dW[k]) and all_finite(db[k])):
             _raise_grad(k, dW[k], db[k], weights, biases, X, Y)

@@ -4,15 +4,13 @@ Column-major: ``a_prev`` has shape ``(n_in, batch)``, ``W`` ``(n_out, n_in)``,
 ``b`` ``(n_out, 1)``. Equations: paper_notes/backprop.md, eqs. 1-6.
 """
 
-import numpy as np
-
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, NP
 from .kernels import fused_derivative, fused_forward
 
 __all__ = ["layer_forward", "layer_backward"]
 
 
-def layer_forward(W, b, a_prev, activation, out):
+def layer_forward(W, b, a_prev, activation, out, o=NP):
     """Compute ``out = f(W @ a_prev + b)`` in place (eqs. 1-2).
 
     Parameters
@@ -25,25 +23,28 @@ def layer_forward(W, b, a_prev, activation, out):
         pre-activation (the last layer's logits).
     out : ndarray, shape (n_out, batch)
         Written with the result; must not overlap ``a_prev``.
+    o : ops of :mod:`mlpckpt.xops`, default NumPy's
+        The array library's operations (the compiled kernels are NumPy's only).
 
     Returns
     -------
     out : ndarray, shape (n_out, batch)
     """
-    np.matmul(W, a_prev, out=out)
-    kernel = fused_forward(activation or "identity", out, b)
-    if kernel is not None:  # bias and map in one compiled pass (mlpckpt.kernels)
-        kernel(out, b)
-        return out
+    o.matmul(W, a_prev, out=out)
+    if o is NP:
+        kernel = fused_forward(activation or "identity", out, b)
+        if kernel is not None:  # bias and map in one compiled pass (mlpckpt.kernels)
+            kernel(out, b)
+            return out
     # The broadcast add allocates NumPy's ufunc buffer (<= 8192 elements);
     # memory.py counts it (paper_notes/checkpointing.md, memory model).
     out += b
     if activation is not None:
-        ACTIVATIONS[activation][0](out)
+        ACTIVATIONS[activation][0](out, o)
     return out
 
 
-def layer_backward(W, a_prev, a, da, activation, dW, db, da_prev):
+def layer_backward(W, a_prev, a, da, activation, dW, db, da_prev, o=NP):
     """Backward step of one layer from its input and output (eqs. 3-6).
 
     Parameters
@@ -66,15 +67,16 @@ def layer_backward(W, a_prev, a, da, activation, dW, db, da_prev):
     da_prev : ndarray, shape (n_in, batch), or None
         Written with ``W.T @ dz``; ``None`` skips it (the first layer, whose
         input gradient nobody needs).
+    o : ops of :mod:`mlpckpt.xops`, default NumPy's
     """
     if a is not None:
-        kernel = fused_derivative(activation, a, da)
+        kernel = fused_derivative(activation, a, da) if o is NP else None
         if kernel is not None:
             kernel(a, da)
         else:
-            ACTIVATIONS[activation][1](a, da)
-    np.matmul(da, a_prev.T, out=dW)
-    np.add.reduce(da, axis=1, keepdims=True, out=db)  # np.sum without its Python wrapper (same bits)
+            ACTIVATIONS[activation][1](a, da, o)
+    o.matmul(da, a_prev.T, out=dW)
+    o.sum_rows(da, out=db)
     if da_prev is not None:
-        np.matmul(W.T, da, out=da_prev)
+        o.matmul(W.T, da, out=da_prev)
     return da_prev

@@ -21,73 +21,60 @@ under the complex-step check). Targets arrive validated and canonical
 (``mlp.py`` does that): float ``(n_out, batch)`` arrays, or int64 labels.
 """
 
-import numpy as np
-
 from ._validate import check_choice
-from .activations import _sigmoid_complex, _sigmoid_mul_derivative, output_forward
+from .activations import NP, _sigmoid_complex, _sigmoid_mul_derivative, output_forward
 
 __all__ = ["LOSSES", "REQUIRED_OUTPUT", "output_for", "check_loss", "loss_and_dz", "loss_value"]
 
 
-def _sum_of_products(u, v):
-    # sum(u * v) without a temporary; np.dot never conjugates (complex step).
-    return np.dot(u.reshape(-1), v.reshape(-1))
-
-
-def _mse(output, z, y):
-    n = z.size
+def _mse(output, z, y, ops):
+    n = z.shape[0] * z.shape[1]
     if output == "identity":
-        np.subtract(z, y, out=z)  # z now holds o - y
-        loss = _sum_of_products(z, z) / n  # eq. 13
+        ops.subtract(z, y, out=z)  # z now holds o - y
+        loss = ops.dot_flat(z, z) / n  # eq. 13
         z *= 2.0 / n
         return loss
-    o = output_forward(output, z)  # z now holds the output o
-    g = np.subtract(o, y)  # the one temporary of the loss
-    loss = _sum_of_products(g, g) / n
+    o = output_forward(output, z, ops)  # z now holds the output o
+    g = ops.subtract(o, y)  # the one temporary of the loss
+    loss = ops.dot_flat(g, g) / n
     g *= 2.0 / n  # dL/do
     if output == "sigmoid":  # eq. 14: dz = g * o (1 - o)
-        _sigmoid_mul_derivative(o, g)
+        _sigmoid_mul_derivative(o, g, ops)
     else:  # softmax, eq. 14: dz = o * (g - sum_c g_c o_c)
-        g -= np.einsum("ij,ij->j", g, o)
+        g -= ops.colsum_product(g, o)
         g *= o
-    np.copyto(z, g)
+    z[...] = g
     return loss
 
 
-def _real_sign_abs(z):
-    # |z| for real z; for complex z, z or -z by the sign of the real part
-    # (analytic, unlike abs, so the complex step stays exact).
-    if np.iscomplexobj(z):
-        return np.where(z.real >= 0, z, -z)
-    return np.abs(z)
-
-
-def _bce(output, z, y):
+def _bce(output, z, y, ops):
     # eq. 15, per element without cancellation (y in [0, 1]):
     #   loss = log1p(exp(-|z|)) + (H - y) z,   H = 1 where z >= 0 else 0,
     #   dz   = (sigma(z) - H) + (H - y) = (1 - y) sigma(z) - y sigma(-z),
     # every term of the loss >= 0; sigma(z) - H = -+sigma(-|z|) keeps its
     # relative accuracy where sigma(z) rounds to 1 (sigma(40) - 1 = -4.2e-18).
-    n = z.size
-    if np.iscomplexobj(z):  # complex step: branch on the real part only
-        pos = z.real >= 0
-        t = _real_sign_abs(z)
-        loss = (np.log1p(np.exp(-t)).sum() + _sum_of_products(pos - y, z)) / n
-        s = _sigmoid_complex(-t)
-        z[...] = (np.where(pos, -s, s) + (pos - y)) / n
+    n = z.shape[0] * z.shape[1]
+    if ops.iscomplexobj(z):  # complex step: branch on the real part only
+        pos = ops.real(z) >= 0
+        # |z| as z or -z by the sign of the real part (analytic, unlike abs)
+        t = ops.where(pos, z, -z)
+        h = ops.where(pos, 1.0, 0.0) - y  # H - y, real
+        loss = (ops.total(ops.log1p(ops.exp(-t))) + ops.dot_flat(h, z)) / n
+        s = _sigmoid_complex(-t, ops)
+        z[...] = (ops.where(pos, -s, s) + h) / n
         return loss
-    t = np.heaviside(z, 1.0)  # the one temporary of the loss
+    t = ops.heaviside(z, 1.0)  # the one temporary of the loss
     t -= y
-    loss = _sum_of_products(t, z)  # sum of (H - y) z, terms >= 0
-    np.abs(z, out=t)
-    np.negative(t, out=t)
-    np.exp(t, out=t)
-    np.log1p(t, out=t)  # t = L = log1p(exp(-|z|))
-    loss = (loss + t.sum()) / n
-    np.negative(t, out=t)  # sigma(-|z|) = 1 - 1 / (1 + e) = -expm1(-L)
-    np.expm1(t, out=t)
-    np.copysign(t, z, out=t)  # t = -(sigma(z) - H), H from z's sign bit
-    np.copysign(1.0, z, out=z)  # z = +-1, then H = (1 +- 1) / 2 exactly
+    loss = ops.dot_flat(t, z)  # sum of (H - y) z, terms >= 0
+    ops.abs(z, out=t)
+    ops.negative(t, out=t)
+    ops.exp(t, out=t)
+    ops.log1p(t, out=t)  # t = L = log1p(exp(-|z|))
+    loss = (loss + ops.total(t)) / n
+    ops.negative(t, out=t)  # sigma(-|z|) = 1 - 1 / (1 + e) = -expm1(-L)
+    ops.expm1(t, out=t)
+    ops.copysign(t, z, out=t)  # t = -(sigma(z) - H), H from z's sign bit
+    ops.copysign(1.0, z, out=z)  # z = +-1, then H = (1 +- 1) / 2 exactly
     z *= 0.5
     z += 0.5
     z -= y
@@ -96,46 +83,45 @@ def _bce(output, z, y):
     return loss
 
 
-def _cross_entropy(output, z, y):
+def _cross_entropy(output, z, y, ops):
     # eq. 16, shifted by each column's entry of largest real part (an exact
     # identity): that entry's exp is exactly 1, so log(sum) = log1p(rest) with
     # rest the sum over the other entries, which keeps its relative accuracy
     # at confident predictions; where that entry is the label its dz is
     # -rest / (1 + rest), formed without the cancellation of p - 1.
-    batch = z.shape[1]
-    cols = np.arange(batch)
-    top = z.real.argmax(axis=0)
-    z -= z[top, cols]  # the top entries are now exactly 0
-    e = np.exp(z)  # the one temporary of the loss
-    e[top, cols] = 0.0
-    rest = e.sum(axis=0)
+    batch = int(z.shape[1])
+    top = ops.argmax_cols(z)
+    z -= ops.take_rows(z, top)[None, :]  # the top entries are now exactly 0
+    e = ops.exp(z)  # the one temporary of the loss
+    ops.put_rows(e, top, 0.0)
+    rest = ops.colsum(e)
     if y.ndim == 1:  # integer labels
-        loss = np.log1p(rest).sum()
-        loss = (loss - z[y, cols].sum()) / batch  # terms >= 0: z <= 0 after the shift
+        loss = ops.total(ops.log1p(rest))
+        loss = (loss - ops.total(ops.take_rows(z, y))) / batch  # terms >= 0: z <= 0 after the shift
         total = rest + 1.0
         miss = y != top
-        np.negative(rest, out=rest)
-        np.copyto(rest, 1.0, where=miss)  # the top entry's numerator: 1, or -rest at the label
-        e[top, cols] = rest
-        np.divide(e, total, out=z)
+        ops.negative(rest, out=rest)
+        ops.copyto_where(rest, 1.0, miss)  # the top entry's numerator: 1, or -rest at the label
+        ops.put_rows(e, top, rest)
+        ops.divide(e, total, out=z)
         del e, rest, total
-        z[y, cols] -= miss  # p_y - 1 where p_y <= 1/2 (the label is not the top entry)
+        ops.sub_rows(z, y, miss)  # p_y - 1 where p_y <= 1/2 (the label is not the top entry)
     else:  # class probabilities (one-hot included): dz = mass p - y
-        loss = np.dot(np.log1p(rest), y.sum(axis=0))
-        loss = (loss - _sum_of_products(z, y)) / batch
+        loss = ops.dot_flat(ops.log1p(rest), ops.colsum(y))
+        loss = (loss - ops.dot_flat(z, y)) / batch
         total = rest + 1.0
-        np.divide(e, total, out=z)
-        np.copyto(e, y)  # e is scratch from here on
-        e[top, cols] = 0.0
-        fix = e.sum(axis=0)  # the target mass off the top entry, summed without cancellation
+        ops.divide(e, total, out=z)
+        e[...] = y  # e is scratch from here on
+        ops.put_rows(e, top, 0.0)
+        fix = ops.colsum(e)  # the target mass off the top entry, summed without cancellation
         del e
-        rest *= y[top, cols]
+        rest *= ops.take_rows(y, top)
         fix -= rest
         fix /= total  # at the top entry: mass / S - y_top = (others - y_top rest) / S
         del rest, total
-        z *= y.sum(axis=0)
+        z *= ops.colsum(y)
         z -= y
-        z[top, cols] = fix
+        ops.put_rows(z, top, fix)
     z /= batch
     return loss
 
@@ -164,7 +150,7 @@ def check_loss(loss, output):
     return loss
 
 
-def loss_and_dz(name, output, z, y):
+def loss_and_dz(name, output, z, y, ops=NP):
     """Loss value; ``z`` is overwritten with ``dL/dz``.
 
     Parameters
@@ -176,14 +162,15 @@ def loss_and_dz(name, output, z, y):
         Last pre-activation (logits), overwritten with the gradient.
     y : ndarray, shape (n_out, batch), or int64 shape (batch,)
         Targets, already validated.
+    ops : ops of :mod:`mlpckpt.xops`, default NumPy's
 
     Returns
     -------
-    loss : numpy scalar
+    loss : numpy scalar (a 0-d array of the backend)
     """
-    return LOSSES[name](output, z, y)
+    return LOSSES[name](output, z, y, ops)
 
 
 def loss_value(name, output, z, y):
-    """Loss value for logits ``z`` (not modified)."""
-    return loss_and_dz(name, output, np.array(z, copy=True), y)
+    """Loss value for NumPy logits ``z`` (not modified)."""
+    return loss_and_dz(name, output, z.copy(), y)

@@ -1,14 +1,14 @@
-"""The MLP class: a thin holder of weights, biases and configuration, and
-:func:`load`, which builds one from a file."""
+"""The MLP class: a thin holder of weights, biases and configuration."""
 
 import operator
 
 import numpy as np
 
-from . import backprop, finite, io, train
+from . import backprop, finite, io, placement, train
 from ._validate import check_bool, check_choice, check_dtype, check_finite, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
-from .inputs import Grads, check_batch, check_input, check_out, check_params, target_form
+from .backends import NUMPY, get_backend
+from .inputs import Grads, target_form
 from .optim import make_optimizer
 from .params import INITS, init_params
 from .kernels import kernels_for
@@ -16,7 +16,7 @@ from .plan import Call, check_strategy, compile_actions
 from .spec import NetSpec
 from .workspace import Workspace, check_workspace
 
-__all__ = ["MLP", "load"]
+__all__ = ["MLP"]
 
 
 class MLP:
@@ -34,21 +34,28 @@ class MLP:
     init : {"xavier", "he", "normal", "orthogonal"}, default "xavier"
     dtype : {"float64", "float32"}, default "float64"
     seed : int or numpy.random.Generator, default 0
+        Drawn by NumPy on the CPU, then converted: the same weights on every backend.
+    backend : {"numpy", "torch", "cupy", "array_api_strict"}, default "numpy"
+        The array library the parameters, batches and gradients live in
+        (:mod:`mlpckpt.backends`); ``device`` as it names them (``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``; default the CPU, CuPy's current GPU).
 
     Attributes
     ----------
-    weights : list of ndarray
+    weights : list of arrays of the backend
         ``weights[k].shape == (sizes[k+1], sizes[k])``.
     biases : list of ndarray
         ``biases[k].shape == (sizes[k+1], 1)``.
     """
 
-    def __init__(
-        self, sizes, activation="tanh", output="identity", init="xavier", dtype="float64", seed=0
-    ):
+    backend = NUMPY  #: where the arrays live (:class:`mlpckpt.backends.Backend`)
+
+    def __init__(self, sizes, activation="tanh", output="identity", init="xavier", dtype="float64", seed=0,
+                 *, backend="numpy", device=None):
         self._configure(sizes, activation, output, init, dtype)
-        rng = make_rng(seed)
-        self.weights, self.biases = init_params(self.sizes, self.init, self.dtype, rng)
+        self.backend = get_backend(backend, device)
+        params = init_params(self.sizes, self.init, self.dtype, make_rng(seed))
+        self.weights, self.biases = placement.placed(self.backend, *params)
 
     def _configure(self, sizes, activation, output, init, dtype):
         # The checks __init__ and from_arrays share.
@@ -93,15 +100,19 @@ class MLP:
         return (
             f"MLP(sizes={list(self.sizes) if len(self.sizes) < 10 else '[...]'}, "
             f"n_layers={self.n_layers}, activation={act!r}, output={self.output!r}, "
-            f"init={self.init!r}, dtype={self.dtype.name!r})"
+            f"init={self.init!r}, dtype={self.dtype.name!r}{placement.describe_net(self)})"
         )
+
+    def to(self, backend, device=None):
+        """A copy on ``backend`` and ``device`` (as for :class:`MLP`): the same values, bit for bit."""
+        net = type(self).__new__(type(self))
+        net._configure(self.sizes, self.activations, self.output, self.init, self.dtype)
+        net.backend, net.weights, net.biases = placement.moved(self, backend, device)
+        return net
 
     spec = property(lambda self: NetSpec(self.sizes, self.activations, self.output, self.dtype), doc="Its NetSpec.")
 
-    @property
-    def n_layers(self):
-        """Number of weight matrices ``n``."""
-        return len(self.weights)
+    n_layers = property(lambda self: len(self.weights), doc="Number of weight matrices ``n``.")
 
     # -- forward -----------------------------------------------------------
     def forward(self, X):
@@ -120,12 +131,12 @@ class MLP:
         ValueError
             Non-finite logits: naming the first non-finite block, or the overflow.
         """
-        check_params(self.weights, self.biases, self.sizes, self.dtype)
-        X = check_input(X, self.sizes[0], self.dtype)
+        placement.check_params(self)
+        X = placement.check_input(self, X)
         with np.errstate(all="ignore"):  # the logits are checked instead
-            z = backprop.logits(self.weights, self.biases, self.activations, X)
+            z = backprop.logits(self.weights, self.biases, self.activations, X, backend=self.backend)
         finite.check_logits(z, self.weights, self.biases, X)
-        return output_forward(self.output, z)
+        return output_forward(self.output, z, self.backend.ops)
 
     def predict_proba(self, X):
         """Sigmoid or softmax outputs, shape ``(n_out, batch)``."""
@@ -136,11 +147,11 @@ class MLP:
     def predict(self, X):
         """Predictions: int labels ``(batch,)`` for softmax, 0/1 ``(n_out, batch)``
         for sigmoid, the output itself for identity."""
-        out = self.forward(X)
+        out, xp = self.forward(X), self.backend.xp
         if self.output == "softmax":
-            return np.argmax(out, axis=0)
+            return xp.argmax(out, axis=0)
         if self.output == "sigmoid":
-            return (out > 0.5).astype(np.int64)
+            return xp.astype(out > 0.5, xp.int64)
         return out
 
     # -- gradients ---------------------------------------------------------
@@ -151,7 +162,8 @@ class MLP:
         if len(hidden) != len(self.activations) or not all(map(operator.is_, hidden, self.activations)):
             hidden = self._hidden = tuple(check_activations(self.activations, len(self.sizes) - 2))
         return Call(self.sizes, batch, self.dtype.name, hidden, loss, self.output, out, fuse_update,
-                    targets, kernels_for(self.dtype), workspace)
+                    targets, kernels_for(self.dtype) if self.backend.is_numpy else "numpy", workspace,
+                    self.backend.kind)
 
     def _run(self, X, Y, loss, strategy, grads, on_layer, params=None, workspace=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
@@ -162,7 +174,7 @@ class MLP:
         weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
             actions, weights, biases, self.activations, self.output, X, Y, loss,
-            grads=grads, on_layer=on_layer, workspace=workspace,
+            grads=grads, on_layer=on_layer, workspace=workspace, backend=self.backend,
         )
 
     def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None, workspace=None):
@@ -189,19 +201,16 @@ class MLP:
         loss : float
         grads : Grads
         """
-        X, Y = check_batch(self, X, Y, loss)
-        bufs = None if out is None else check_out(out, self.weights, self.biases, X, Y)
-        value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None, workspace=check_workspace(workspace))
+        X, Y = placement.check_batch(self, X, Y, loss)
+        bufs = None if out is None else placement.check_out(self, out, X, Y)
+        workspace = placement.numpy_only(self, "workspace", check_workspace(workspace))
+        value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None, workspace=workspace)
         return float(value), (out if out is not None else Grads(dW, db))
 
     def zeros_like_grads(self):
         """A :class:`Grads` of C-contiguous zeros, for ``loss_and_grad(..., out=)``
         (with the scratch of its overlap check, so that calls allocate none)."""
-        rows, cols = self.sizes[1:], self.sizes[:-1]
-        g = Grads([np.zeros((r, c), self.dtype) for r, c in zip(rows, cols)],
-                  [np.zeros((r, 1), self.dtype) for r in rows])
-        g._scratch = np.empty(4 * len(rows) + 2, dtype=np.intp)  # buffers, params, X, Y
-        return g
+        return placement.zeros_grads(self)
 
     # -- training ----------------------------------------------------------
     def fit(self, X, Y, loss="mse", *, optimizer="sgd", lr=None, strategy=None,
@@ -239,13 +248,13 @@ class MLP:
             Per-epoch mean losses.
         """
         fuse_update = check_bool("fuse_update", fuse_update)
-        X, Y = check_batch(self, X, Y, loss)
+        X, Y = placement.check_batch(self, X, Y, loss)
         strategy = check_strategy(strategy)
-
-        workspace = Workspace()  # for the whole run; the last, smaller batch reuses it
+        # for the whole run (the last, smaller batch reuses it); other backends' allocators cache
+        workspace = Workspace() if self.backend.is_numpy else None
 
         def gradient(Xb, Yb, grads, on_layer):
-            check_params(self.weights, self.biases, self.sizes, self.dtype)  # a callback may set them
+            placement.check_params(self)  # a callback may set them
             return self._run(Xb, Yb, loss, strategy, grads, on_layer, workspace=workspace).loss
 
         opt = make_optimizer(optimizer, lr)
@@ -268,7 +277,8 @@ class MLP:
         -------
         scipy.optimize.OptimizeResult
         """
-        X, Y = check_batch(self, X, Y, loss)
+        placement.numpy_only(self, "fit_lbfgs", True)
+        X, Y = placement.check_batch(self, X, Y, loss)
         strategy, workspace = check_strategy(strategy), Workspace()
 
         def loss_at(weights, biases, dW, db):
@@ -283,18 +293,8 @@ class MLP:
         with the state of ``optimizer`` (an :class:`SGD` or :class:`Adam` that
         trained it) when given, so that ``load(path, with_optimizer=True)``
         resumes training exactly where it stopped."""
+        weights, biases = placement.numpy_params(self)  # files are NumPy .npz from any backend
         io.save(path, dict(sizes=self.sizes, activations=self.activations, output=self.output,
-                           init=self.init, dtype=self.dtype.name, weights=self.weights,
-                           biases=self.biases, optimizer=optimizer))
+                           init=self.init, dtype=self.dtype.name, weights=weights,
+                           biases=biases, optimizer=placement.moved_optimizer(optimizer, NUMPY)))
 
-
-def load(path, with_optimizer=False):
-    """The :class:`MLP` saved at ``path`` (see :func:`mlpckpt.io.load`: a
-    corrupt or inconsistent file raises ``ValueError`` starting "path:");
-    with ``with_optimizer=True`` the pair ``(net, optimizer)``, the optimiser
-    (SGD or Adam) restored from the file, or None if it holds none."""
-    with_optimizer = check_bool("with_optimizer", with_optimizer)
-    rec = io.load(path)
-    net = MLP.from_arrays(rec["weights"], rec["biases"], rec["activations"], rec["output"],
-                          rec["init"], rec["dtype"], copy=False)  # io.load's arrays are fresh
-    return (net, rec.get("optimizer")) if with_optimizer else net

@@ -11,7 +11,7 @@ schedule. ``net.weights`` and ``net.biases`` are never assigned.
 
 import numpy as np
 
-from . import backprop, inputs, losses
+from . import backprop, inputs, losses, placement
 from ._validate import check_choice
 from .activations import SMOOTH
 from .plan import check_net, check_strategy, compile_actions, make_call
@@ -37,7 +37,11 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
     runs the plain layer-by-layer forward and the loss in the dtype of the
     arrays it is given, complex included; ``grad`` runs the schedule of
     ``strategy`` (compiled for the net's call, as ``loss_and_grad`` would)
-    on the given parameters. Neither reads nor writes ``net.weights``.
+    on the given parameters. Neither reads nor writes ``net.weights``. On a
+    net of another backend (``net.backend``) ``X`` and ``Y`` must live there,
+    and both functions run there: the float64 (or complex128) NumPy
+    parameters the checker hands them are copied onto the device, the loss
+    comes back as a Python scalar and the gradient as NumPy arrays.
 
     Parameters
     ----------
@@ -55,29 +59,33 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
     names : list of str
         ``["W0", "b0", "W1", "b1", ...]``.
     """
-    X, Y = inputs.check_batch(check_net(net, _NET_FIELDS), X, Y, loss)
+    X, Y = placement.check_batch(check_net(net, _NET_FIELDS), X, Y, loss)
     call = make_call(net, X.shape[1], loss, False, False, inputs.target_form(Y))
     actions = compile_actions(check_strategy(strategy), call)
     hidden, output = list(net.activations), net.output
-    X64 = np.asarray(X, dtype=np.float64)
+    b = placement.backend_of_net(net)
+    on = (lambda p: p) if b.is_numpy else (lambda p: [b.from_numpy(x) for x in p])  # params to the device
+    X64 = np.asarray(X, dtype=np.float64) if b.is_numpy else b.xp.astype(X, b.dtype(np.float64))
     cast = {np.dtype(np.float64): X64}
 
     def fun(params):
         dtype = np.result_type(*params)  # complex if any block is perturbed
         Xd = cast.get(dtype)
         if Xd is None:  # complex step: one complex128 copy of X, reused
-            Xd = cast[dtype] = X64.astype(dtype)
-        z = backprop.logits(params[0::2], params[1::2], hidden, Xd, dtype)
-        return losses.loss_and_dz(loss, output, z, Y)  # overwrites z only
+            Xd = cast[dtype] = b.xp.astype(X64, b.dtype(dtype))
+        p = on(params)
+        z = backprop.logits(p[0::2], p[1::2], hidden, Xd, b.dtype(dtype), backend=b)
+        return b.item(losses.loss_and_dz(loss, output, z, Y, b.ops))  # overwrites z only
 
     def grad(params):
         # X in the net's dtype, as loss_and_grad would see it (a float32 net's
         # X meets float64 weights exactly as it did when they were swapped in)
-        result = backprop.execute(actions, list(params[0::2]), list(params[1::2]), hidden, output,
-                                  X, Y, loss)
-        return [x for pair in zip(result.dW, result.db) for x in pair]
+        p = on(params)
+        result = backprop.execute(actions, list(p[0::2]), list(p[1::2]), hidden, output,
+                                  X, Y, loss, backend=b)
+        return [b.to_numpy(x) if not b.is_numpy else x for pair in zip(result.dW, result.db) for x in pair]
 
-    params = [np.array(p, dtype=np.float64) for pair in zip(net.weights, net.biases) for p in pair]
+    params = [np.array(p, dtype=np.float64) for pair in zip(*placement.numpy_params(net)) for p in pair]
     names = [f"{c}{k}" for k in range(len(net.weights)) for c in ("W", "b")]
     return fun, grad, params, names
 

@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from ._validate import check_bool, check_choice, check_positive_float
+from .backends import ops_for
 
 __all__ = ["Optimizer", "SGD", "Adam", "OPTIMIZERS", "make_optimizer", "layer_update", "apply_step"]
 
@@ -79,23 +80,24 @@ class SGD(Optimizer):
 
     def update(self, i, param, grad):
         # No temporaries: the products go into a scratch array kept per shape.
-        tmp = _scratch(self.scratch, grad)
+        o = ops_for(grad)
+        tmp = _scratch(self.scratch, grad, o)
         if self.momentum == 0.0:
-            np.multiply(grad, self.lr, out=tmp)
+            o.multiply(grad, self.lr, out=tmp)
             param -= tmp
             return
         buf = self.state.get(i)
         if buf is None:
-            buf = self.state[i] = grad.copy()
+            buf = self.state[i] = o.copy(grad)
         else:
             buf *= self.momentum
             buf += grad
         if self.nesterov:
-            np.multiply(buf, self.momentum, out=tmp)  # lr * (g + momentum * buf)
+            o.multiply(buf, self.momentum, out=tmp)  # lr * (g + momentum * buf)
             tmp += grad
             tmp *= self.lr
         else:
-            np.multiply(buf, self.lr, out=tmp)
+            o.multiply(buf, self.lr, out=tmp)
         param -= tmp
 
     def state_dict(self):
@@ -147,23 +149,24 @@ class Adam(Optimizer):
 
     def update(self, i, param, grad):
         b1, b2 = self.betas
+        o = ops_for(grad)
         if i not in self.state:
-            self.state[i] = (np.zeros_like(param), np.zeros_like(param))
+            self.state[i] = (o.zeros_like(param), o.zeros_like(param))
         m, v = self.state[i]
-        tmp = _scratch(self.scratch, grad)  # one layer-sized scratch, reused
+        tmp = _scratch(self.scratch, grad, o)  # one layer-sized scratch, reused
         m *= b1
-        np.multiply(grad, 1.0 - b1, out=tmp)
+        o.multiply(grad, 1.0 - b1, out=tmp)
         m += tmp
         v *= b2
-        np.multiply(grad, 1.0 - b2, out=tmp)
+        o.multiply(grad, 1.0 - b2, out=tmp)
         tmp *= grad
         v += tmp
         corr1 = 1.0 - b1**self.t
         corr2 = 1.0 - b2**self.t
-        np.sqrt(v, out=tmp)  # denominator: sqrt(v) / sqrt(corr2) + eps
+        o.sqrt(v, out=tmp)  # denominator: sqrt(v) / sqrt(corr2) + eps
         tmp /= math.sqrt(corr2)  # a Python float: float32 stays float32, no cast buffers
         tmp += self.eps
-        np.divide(m, tmp, out=tmp)
+        o.divide(m, tmp, out=tmp)
         tmp *= self.lr / corr1
         param -= tmp
 
@@ -215,12 +218,12 @@ def _unpack(state, name, spec, slots):
     return {key: kind(state["scalars"][key]) for key, kind in spec.items()}, blocks
 
 
-def _scratch(store, like):
+def _scratch(store, like, o):
     """A scratch array shaped like ``like``, one per (shape, dtype), kept."""
-    key = (like.shape, like.dtype)
+    key = (tuple(like.shape), like.dtype)
     tmp = store.get(key)
     if tmp is None:
-        tmp = store[key] = np.empty_like(like)
+        tmp = store[key] = o.empty_like(like)
     return tmp
 
 
@@ -250,10 +253,8 @@ def make_optimizer(optimizer, lr):
         return OPTIMIZERS[optimizer](**kwargs)
     if isinstance(optimizer, Optimizer):
         if lr is not None:
-            raise ValueError(
-                f"lr: got {lr!r} together with the optimiser object {optimizer!r}; "
-                "expected lr=None (set the rate on the object)"
-            )
+            raise ValueError(f"lr: got {lr!r} together with the optimiser object {optimizer!r}; "
+                             "expected lr=None (set the rate on the object)")
         return optimizer
     raise ValueError(
         f"optimizer: got {optimizer!r}, expected 'sgd', 'momentum', 'adam' "

@@ -65,6 +65,9 @@ class Call:
         Activation buffers come from a :class:`~mlpckpt.Workspace`
         (``peak_bytes`` is then the largest of any call on it, from the one
         that fills it on).
+    backend : str
+        Whose allocator the memory model counts (:attr:`mlpckpt.backends.Backend.kind`):
+        ``"numpy"`` (tracemalloc), ``"torch:cuda"``, ``"cupy:cuda"``, ...
     """
 
     sizes: tuple
@@ -78,6 +81,7 @@ class Call:
     targets: str = "labels"
     kernels: str = "numpy"
     workspace: bool = False
+    backend: str = "numpy"
 
     @property
     def n_layers(self):

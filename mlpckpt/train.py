@@ -14,6 +14,7 @@ import numpy as np
 
 from . import finite
 from ._validate import check_bool, check_int, check_positive_float, make_rng
+from .backends import ops_for
 from .optim import apply_step, layer_update
 from .params import flatten, unflatten
 
@@ -87,13 +88,14 @@ def grad_buffers(weights, biases, shared=False):
     -------
     dW, db : lists of ndarray, the shapes of ``weights`` and ``biases``
     """
+    o = ops_for(weights[0])
     if not shared:
-        return [np.empty_like(W) for W in weights], [np.empty_like(b) for b in biases]
+        return [o.empty_like(W) for W in weights], [o.empty_like(b) for b in biases]
     pairs = {}
-    for W in weights:
-        if W.shape not in pairs:
-            pairs[W.shape] = (np.empty_like(W), np.empty((W.shape[0], 1), dtype=W.dtype))
-    return [pairs[W.shape][0] for W in weights], [pairs[W.shape][1] for W in weights]
+    for W, b in zip(weights, biases):
+        if tuple(W.shape) not in pairs:
+            pairs[tuple(W.shape)] = (o.empty_like(W), o.empty_like(b))
+    return [pairs[tuple(W.shape)][0] for W in weights], [pairs[tuple(W.shape)][1] for W in weights]
 
 
 def batches(n_samples, batch_size, order=None):
@@ -163,14 +165,15 @@ def fit(step, X, Y, *, epochs=10, batch_size=32, shuffle=True, seed=0, callback=
         raise ValueError(f"Y: expected {n_samples} samples (last axis), got shape {Y.shape}")
     batch_size = n_samples if batch_size is None else check_int("batch_size", batch_size)
     rng = make_rng(seed)
+    cols = ops_for(X).cols  # X[..., idx] on any backend
     history = []
     for epoch in range(epochs):
         order = rng.permutation(n_samples) if shuffle else None
         total = 0.0
         for b, idx in enumerate(batches(n_samples, batch_size, order)):
-            Xb = X[..., idx]
+            Xb = cols(X, idx)
             try:
-                value = step(Xb, Y[..., idx])
+                value = step(Xb, cols(Y, idx))
             except ValueError as e:  # the model is as after the last good step
                 n_batches = -(-n_samples // batch_size)
                 raise ValueError(f"epoch {epoch + 1}/{epochs}, batch {b + 1}/{n_batches}: {e}") from e
