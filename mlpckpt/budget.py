@@ -136,7 +136,7 @@ def solve(budget, call):
     if budget < low:  # proved infeasible without a search
         _refuse(budget, high, low)
     best, lower = _search(budget, call, m, (low, high))
-    held = schedule_bytes(best[2])
+    held = schedule_bytes(best[2]) if call.backend == "numpy" else 0  # host memory: not a device's
     if best[1] + held > budget:
         # the first call holds the schedule too: where a leaner answer costs
         # no more evaluations, take it, so that the first call fits as well

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import costs, devcosts
 from .actions import FORWARD, LOSS
 from .costs import (  # re-exported: the memory model's constants and costs
     ARRAY_OVERHEAD, BACKWARD_TRANSIENT, BASE_OVERHEAD, LIST_SLOT, UFUNC_BUFSIZE, UFUNC_FIXED,
@@ -100,17 +101,27 @@ class Model:
 
 
 def model(call):
-    """The :class:`Model` of ``call`` (a :class:`mlpckpt.plan.Call`)."""
+    """The :class:`Model` of ``call`` (a :class:`mlpckpt.plan.Call`): tracemalloc's
+    bytes for NumPy, the device allocator's for other backends (``call.backend``)."""
+    if devcosts.is_device(call.backend):  # a device allocator's bytes (eqs. B4-B6)
+        return _model(call, devcosts, functools.partial(devcosts.array_bytes, kind=call.backend),
+                      (call.backend,))
+    return _model(call, costs, lambda nbytes: nbytes + ARRAY_OVERHEAD, ())
+
+
+def _model(call, c, array_bytes, kind):
+    # The tables from one cost module: costs (tracemalloc) or devcosts.
     sizes, batch, itemsize, n = call.sizes, call.batch, call.itemsize, call.n_layers
-    act = [0] + [s * batch * itemsize + ARRAY_OVERHEAD for s in sizes[1:]]
+    act = [0] + [array_bytes(s * batch * itemsize) for s in sizes[1:]]
     hidden = list(call.activations) + [None]  # the last layer has no map
-    fwd = [act[k + 1] + forward_transient(sizes[k + 1], batch, itemsize, hidden[k], call.kernels)
+    how = kind or (call.kernels,)
+    fwd = [act[k + 1] + c.forward_transient(sizes[k + 1], batch, itemsize, hidden[k], *how)
            for k in range(n)]
     keep_grads = not call.out and not call.fuse_update
-    pair = [grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]
-    base = fixed_bytes(call)
+    pair = [c.grad_pair_bytes(sizes[k + 1], sizes[k], itemsize, *kind) for k in range(n)]
+    base = c.fixed_bytes(call)
     if call.fuse_update:
-        base += shared_grad_bytes(sizes, itemsize)
+        base += c.shared_grad_bytes(sizes, itemsize, *kind)
     grads, seen = [0] * (n + 1), set()  # grads[t]: made by steps >= t
     for k in range(n - 1, -1, -1):
         shape = (sizes[k + 1], sizes[k])
@@ -121,14 +132,14 @@ def model(call):
     top_acts = [(act[t] if 0 < t < n else 0) + (act[t] if t > 0 else 0) for t in range(n + 1)]
     back_acts = [act[k] if k > 0 and (k + 1 == n or sizes[k] != sizes[k + 1]) else 0
                  for k in range(n)]
-    back = [back_acts[k] + (pair[k] if keep_grads else 0) + BACKWARD_TRANSIENT for k in range(n)]
-    loss = loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets)
+    back = [back_acts[k] + (pair[k] if keep_grads else 0) + c.BACKWARD_TRANSIENT for k in range(n)]
+    loss = c.loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets, *kind)
     table = functools.partial(array, "q")  # 8 bytes an entry, Python ints when read
     return Model(
         base=base, act=table(act), fwd=table(fwd), loss=loss,
         top=table(a + g for a, g in zip(top_acts, grads)), top_acts=table(top_acts),
         back=table(back), back_acts=table(back_acts),
-        update=UPDATE_TRANSIENT if call.fuse_update else None,
+        update=c.UPDATE_TRANSIENT if call.fuse_update else None,
     )
 
 

@@ -111,6 +111,8 @@ def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="lab
     ``activations``, ``output`` and ``dtype``, e.g. an MLP)."""
     sizes = check_sizes(check_net(net).sizes)
     output = check_output(net.output)
+    backend = getattr(net, "backend", None)  # an MLP's; a described net is NumPy's
+    kind = backend.kind if hasattr(backend, "kind") else "numpy"
     return Call(
         sizes=sizes,
         batch=check_int("batch_size", batch),
@@ -121,8 +123,9 @@ def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="lab
         out=check_bool("out", out),
         fuse_update=check_bool("fuse_update", fuse_update),
         targets=check_choice("targets", targets, {"labels", "onehot"}),
-        kernels=kernels_for(net.dtype),
+        kernels=kernels_for(net.dtype) if kind == "numpy" else "numpy",
         workspace=check_bool("workspace", workspace),
+        backend=kind,
     )
 
 

@@ -101,7 +101,7 @@ def check_targets(Y, loss, n_out, batch, dtype, backend):
         if bool(lo < 0) or bool(hi >= n_out):
             raise ValueError(f"Y: labels out of range: got values in [{float(lo):g}, {float(hi):g}], "
                              f"expected 0..{n_out - 1}")
-        return backend.contiguous(xp.astype(Y, xp.int64))
+        return _cast(Y, "int64", backend)  # no copy of int64 labels
     if len(shape) == 1 and n_out == 1 and loss != "cross_entropy":
         Y = xp.reshape(Y, (1, -1))
         shape = tuple(Y.shape)

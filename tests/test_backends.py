@@ -6,6 +6,8 @@ per block, the same initial weights per seed, exact round trips through
 ``to``, ``save`` and ``load``, gradient checks, and clear errors for arrays
 of the wrong library. CUDA and CuPy tests skip without a GPU."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -280,18 +282,14 @@ def test_bad_backend_and_device_names():
 
 
 def test_cupy_without_cupy_says_how_to_install():
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        with pytest.raises(ValueError, match=r"^backend: 'cupy' needs a package .*pip install cupy"):
-            mc.MLP([2, 2], backend="cupy")
-    else:
+    if importlib.util.find_spec("cupy") is not None:
         pytest.skip("CuPy is installed: the CUDA tests cover it")
+    with pytest.raises(ValueError, match=r"^backend: 'cupy' needs a package .*pip install cupy"):
+        mc.MLP([2, 2], backend="cupy")
 
 
 GPU_BACKENDS = [pytest.param("torch", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")),
-                pytest.param("cupy", marks=pytest.mark.skipif(
-                    not __import__("importlib").util.find_spec("cupy"), reason="no CuPy"))]
+                pytest.param("cupy", marks=pytest.mark.skipif(not importlib.util.find_spec("cupy"), reason="no CuPy"))]
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
