@@ -171,6 +171,7 @@ class MLP:
         call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y),
                           workspace is not None)
         actions = compile_actions(check_strategy(strategy), call)
+        placement.warn_if_nondeterministic(self.backend, actions, call.n_layers)
         weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
             actions, weights, biases, self.activations, self.output, X, Y, loss,
@@ -289,10 +290,9 @@ class MLP:
 
     # -- persistence -------------------------------------------------------
     def save(self, path, optimizer=None):
-        """Write the model to ``path`` (.npz, atomically; see :mod:`mlpckpt.io`),
-        with the state of ``optimizer`` (an :class:`SGD` or :class:`Adam` that
-        trained it) when given, so that ``load(path, with_optimizer=True)``
-        resumes training exactly where it stopped."""
+        """Write the model to ``path`` (.npz, atomically; see :mod:`mlpckpt.io`), with the
+        state of ``optimizer`` (an :class:`SGD` or :class:`Adam` that trained it) when
+        given, so that ``load(path, with_optimizer=True)`` resumes exactly."""
         weights, biases = placement.numpy_params(self)  # files are NumPy .npz from any backend
         io.save(path, dict(sizes=self.sizes, activations=self.activations, output=self.output,
                            init=self.init, dtype=self.dtype.name, weights=weights,

@@ -4,17 +4,22 @@ and moving a net to another backend or device (:meth:`mlpckpt.MLP.to`).
 NumPy nets go through :mod:`mlpckpt.inputs` exactly as before; other
 backends through :mod:`mlpckpt.xinputs`. Moving always goes through NumPy
 copies of the parameters, so ``net.to("torch").to("numpy")`` holds the same
-bits as ``net``.
+bits as ``net``. On CUDA, the first call whose schedule recomputes warns once
+when the settings for deterministic kernels are missing.
 """
+
+import os
+import warnings
 
 import numpy as np
 
 from . import inputs, xinputs
+from .actions import count_forward_evals
 from .backends import NUMPY, backend_of, describe, get_backend, is_foreign_array
 from .optim import Adam, SGD
 
 __all__ = ["backend_of_net", "check_params", "check_batch", "check_input", "check_out", "zeros_grads",
-           "numpy_params", "moved", "moved_optimizer"]
+           "numpy_params", "moved", "moved_optimizer", "deterministic_problems", "warn_if_nondeterministic"]
 
 
 def placed(backend, weights, biases):
@@ -136,3 +141,38 @@ def moved_optimizer(opt, target):
         moved_opt.state = {i: (tuple(target.from_numpy(a) for a in v) if isinstance(v, tuple)
                                else target.from_numpy(v)) for i, v in moved_opt.state.items()}
     return moved_opt
+
+
+#: whether the determinism warning was given (once per process)
+_WARNED = []
+_CUBLAS_SETTINGS = (":4096:8", ":16:8")
+
+
+def deterministic_problems(backend):
+    """What keeps ``backend``'s kernels from being bitwise repeatable (a list of
+    settings to make; empty off CUDA or when everything is set)."""
+    if not backend.is_cuda:
+        return []
+    problems = []
+    if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in _CUBLAS_SETTINGS:
+        problems.append("CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment before the first CUDA call")
+    if backend.name == "torch":
+        import torch
+
+        if not torch.are_deterministic_algorithms_enabled():
+            problems.append("torch.use_deterministic_algorithms(True)")
+    return problems
+
+
+def warn_if_nondeterministic(backend, actions, n_layers):
+    """Warn once, at the first CUDA call whose schedule recomputes, when the
+    settings that make recomputed layers bitwise equal to the first pass are
+    missing (paper_notes/backends.md, B3)."""
+    if _WARNED or not backend.is_cuda or count_forward_evals(actions) <= n_layers:
+        return
+    problems = deterministic_problems(backend)
+    if problems:
+        _WARNED.append(True)
+        warnings.warn(f"mlpckpt: a recomputing strategy on {backend.name} {backend.device} is bitwise "
+                      f"equal to StoreAll only with deterministic kernels; set {' and '.join(problems)}",
+                      RuntimeWarning, stacklevel=4)

@@ -293,8 +293,18 @@ GPU_BACKENDS = [pytest.param("torch", marks=pytest.mark.skipif(not torch.cuda.is
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
-def test_cuda_strategies_are_bitwise_store_all(backend):
+def test_cuda_strategies_are_bitwise_store_all(backend, monkeypatch):
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # as the warning asks
+    was = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", torch.use_deterministic_algorithms)
+    try:
+        _cuda_strategies_are_bitwise(backend)
+    finally:
+        torch.use_deterministic_algorithms(was)
+
+
+def _cuda_strategies_are_bitwise(backend):
     sizes = (8,) + (16,) * 12 + (3,)
     net = mc.MLP(sizes, output="softmax", seed=1, backend=backend, device="cuda")
     lib = torch if backend == "torch" else __import__("cupy")
@@ -306,3 +316,34 @@ def test_cuda_strategies_are_bitwise_store_all(backend):
         assert value == base_loss
         for a, b in zip(g.weights + g.biases, base.weights + base.biases):
             assert np.array_equal(net.backend.to_numpy(a), net.backend.to_numpy(b))
+
+
+class _FakeCuda:
+    """A backend that says it is CUDA (the warning's logic, without a GPU)."""
+
+    name, device, is_cuda = "torch", "cuda:0", True
+
+
+def test_cuda_determinism_warning_once_and_only_when_recomputing(monkeypatch):
+    from mlpckpt import placement
+
+    monkeypatch.setattr(placement, "_WARNED", [])
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    call = mc.plan(mc.MLP([2] * 9), 1, StoreAll())
+    placement.warn_if_nondeterministic(_FakeCuda(), call.actions, 8)  # StoreAll recomputes nothing
+    with pytest.warns(RuntimeWarning, match=r"CUBLAS_WORKSPACE_CONFIG=:4096:8 .*use_deterministic_algorithms"):
+        placement.warn_if_nondeterministic(_FakeCuda(), mc.plan(mc.MLP([2] * 9), 1, Sqrt()).actions, 8)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        placement.warn_if_nondeterministic(_FakeCuda(), mc.plan(mc.MLP([2] * 9), 1, Sqrt()).actions, 8)
+    monkeypatch.setattr(placement, "_WARNED", [])
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
+    assert placement.deterministic_problems(_FakeCuda()) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        placement.warn_if_nondeterministic(_FakeCuda(), mc.plan(mc.MLP([2] * 9), 1, Sqrt()).actions, 8)
+    assert placement.deterministic_problems(mc.MLP([2, 2], backend="torch").backend) == []  # the CPU
