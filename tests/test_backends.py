@@ -297,7 +297,6 @@ def test_cuda_strategies_are_bitwise_store_all(backend, monkeypatch):
     monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # as the warning asks
     was = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
-    monkeypatch.setattr(torch, "use_deterministic_algorithms", torch.use_deterministic_algorithms)
     try:
         _cuda_strategies_are_bitwise(backend)
     finally:
