@@ -10,6 +10,7 @@ from . import bench
 from . import _cli_args as argtype
 from ._validate import DTYPES
 from .activations import ACTIVATIONS
+from .backends import BACKENDS
 from .params import INITS
 
 __all__ = ["add_bench"]
@@ -47,6 +48,9 @@ def add_bench(sub):
     m.add_argument("--threads", type=argtype.bounded(MAX_THREADS, 0), default=1,
                    help="BLAS/OpenMP threads in the measuring processes (default 1; 0 = inherit)")
     m.add_argument("--seed", type=argtype.nonnegative, default=0, help="random seed, an int >= 0")
+    m.add_argument("--backend", choices=list(BACKENDS), default="numpy",
+                   help="array library of the nets (default numpy); memory is then its allocator's")
+    m.add_argument("--device", default=None, help="its device: cpu, cuda, cuda:1 (default the CPU)")
     m.add_argument("--out", default="bench_out", help="output directory (default bench_out)")
     m.add_argument("--no-plot", action="store_true", help="write CSV and JSON only")
     m.set_defaults(run=_run_bench_memory)
@@ -77,6 +81,8 @@ def _run_bench_memory(args):
         threads=args.threads,
         out_dir=args.out,
         plot=not args.no_plot,
+        backend=args.backend,
+        device=args.device,
     )
     failed = [r for r in rows if r.get("error")]
     for r in failed:
@@ -103,7 +109,10 @@ def _print_bench_summary(rows):
               f"{last['measured_peak_bytes_out'] / bench.MIB:10.3f} MiB "
               f"{100 * last['prediction_error_out']:+10.2f}% "
               f"{(f'{ratio:.3f}x' if ratio else '-'):>14s}")
-    print("(peak: tracemalloc, gradients preallocated (out=), at the deepest n measured; "
+    counter = {"numpy": "tracemalloc", "array_api_strict": "tracemalloc", "cupy": "CuPy's memory pool",
+               "torch": "PyTorch's CUDA allocator" if str(ok[0].get("device")).startswith("cuda")
+               else "the PyTorch profiler's memory events"}.get(ok[0].get("backend") or "numpy")
+    print(f"(peak: {counter}, gradients preallocated (out=), at the deepest n measured; "
           f"slope: log-log fit over n >= {bench.SLOPE_MIN_DEPTH})")
 
 

@@ -132,6 +132,17 @@ class Backend:
         """What ``x`` is, for error messages: its library, device, dtype, shape."""
         return describe(x)
 
+    def synchronize(self):
+        """Wait for the device's queued work (a no-op on the CPU): for timing."""
+        if self.is_cuda and self.name == "torch":
+            import torch
+
+            torch.cuda.synchronize(self._device)
+        elif self.is_cuda:
+            import cupy
+
+            cupy.cuda.Device().synchronize()
+
     def item(self, value):
         """A Python float (or complex) of a 0-d array (a device sync)."""
         if self.is_numpy:

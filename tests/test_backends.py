@@ -346,3 +346,20 @@ def test_cuda_determinism_warning_once_and_only_when_recomputing(monkeypatch):
         warnings.simplefilter("error")
         placement.warn_if_nondeterministic(_FakeCuda(), mc.plan(mc.MLP([2] * 9), 1, Sqrt()).actions, 8)
     assert placement.deterministic_problems(mc.MLP([2, 2], backend="torch").backend) == []  # the CPU
+
+
+def test_bench_memory_on_torch_writes_the_backends_figures(tmp_path, capsys):
+    from mlpckpt.bench import read_csv
+    from mlpckpt.cli import main
+
+    argv = ["bench", "memory", "--depths", "8,16", "--strategies", "storeall,sqrt", "--repeats", "1",
+            "--width", "16", "--batch", "32", "--backend", "torch", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "PyTorch profiler's memory events" in out and "memory_vs_depth.png" in out
+    rows = read_csv(tmp_path / "memory_vs_depth.csv")
+    assert {(r["backend"], r["device"]) for r in rows} == {("torch", "cpu")} and len(rows) == 4
+    for r in rows:
+        assert r["measured_peak_bytes_out"] <= r["predicted_peak_bytes_out"] \
+            <= 1.05 * r["measured_peak_bytes_out"] + 64 * 1024
+        assert r["forward_evals_counted"] == r["forward_evals_plan"]

@@ -64,6 +64,8 @@ COMMITTED = str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "re
         (["bench", "memory", "--dtype", "float16"], "--dtype"),
         (["bench", "memory", "--init", "zeros"], "--init"),
         (["bench", "memory", "--activation", "swish"], "--activation"),
+        (["bench", "memory", "--backend", "jax"], "--backend"),
+        (["bench", "memory", "--backend", "torch", "--device", "tpu"], "device"),
         (["bench", "plot", "/nonexistent/file.csv"], "csv"),
         (["bench", "plot", COMMITTED, "--dpi", "0"], "--dpi"),
         (["bench"], "memory,plot"),

@@ -39,7 +39,8 @@ from ..mlp import MLP
 from ..plan import compile_actions, make_call, parse, plan
 from ..strategies import Sqrt
 from ..kernels import kernels_for
-from .measure import _ROOT, _child_info, _rss_growth, traced_peak
+from .devmeasure import device_peak
+from .measure import _ROOT, _child_info, _rss_growth
 
 __all__ = ["MMAP_THRESHOLD", "normalize_strategy", "make_strategy", "child_main"]
 
@@ -139,10 +140,14 @@ def _build(config):
         init=config["init"],
         dtype=config["dtype"],
         seed=config["seed"],
+        backend=config.get("backend", "numpy"),
+        device=config.get("device"),
     )
     rng = np.random.default_rng(config["seed"])
     X = rng.standard_normal((width, batch)).astype(config["dtype"])
     Y = rng.standard_normal((width, batch)).astype(config["dtype"])
+    if not net.backend.is_numpy:  # the same values, on the device
+        X, Y = net.backend.from_numpy(X), net.backend.from_numpy(Y)
     return net, X, Y
 
 
@@ -151,14 +156,15 @@ def _counted_forward_evals(net, X, Y, loss, strategy, grads):
     call = make_call(net, X.shape[1], loss, out=True, targets=target_form(Y))
     actions = compile_actions(strategy, call)
     return backprop.execute(actions, net.weights, net.biases, net.activations, net.output, X, Y,
-                            loss, grads=(grads.weights, grads.biases)).forward_evals
+                            loss, grads=(grads.weights, grads.biases), backend=net.backend).forward_evals
 
 
 def _child_memory(config):
     net, X, Y = _build(config)
     batch, loss, spec = config["batch"], config["loss"], config["strategy"]
     grads = net.zeros_like_grads()
-    row = {"kernels": kernels_for(net.dtype)}
+    row = {"kernels": kernels_for(net.dtype) if net.backend.is_numpy else "numpy",
+           "backend": net.backend.name, "device": net.backend.device}
     for out, suffix in ((True, "_out"), (False, "")):
         try:
             strategy, budget = make_strategy(spec, net, batch, loss, out)
@@ -177,7 +183,7 @@ def _child_memory(config):
         # first call (it also compiles the schedule): peak RSS, before any
         # warm call could raise the high-water mark
         row["rss_growth_bytes" + suffix] = _rss_growth(call)
-        row["measured_peak_bytes" + suffix] = traced_peak(call)  # schedule now cached
+        row["measured_peak_bytes" + suffix] = device_peak(net.backend, call)  # schedule now cached
         row["predicted_peak_bytes" + suffix] = sched.peak_bytes
         row["predicted_activation_bytes" + suffix] = sched.activation_bytes
         if out:
@@ -204,8 +210,10 @@ def _child_time(config):
         for r in range(config["repeats"]):
             shift = r % len(specs)  # rotate the order: no strategy always first
             for i in list(range(shift, len(specs))) + list(range(shift)):
+                net.backend.synchronize()  # a device's queued work is not this round's
                 t0 = time.perf_counter()
                 net.loss_and_grad(X, Y, loss, strategy=strategies[i], out=grads)
+                net.backend.synchronize()
                 times[specs[i]].append(time.perf_counter() - t0)
     finally:
         if gc_was_enabled:

@@ -94,7 +94,8 @@ def _styles(rows):
 
 def _subtitle(rows):
     r = rows[0]
-    return f"width {r['width']}, batch {r['batch']}, {r['dtype']}, {r['activation']}, {r['loss']}"
+    where = "" if r.get("backend") in (None, "numpy") else f", {r['backend']} on {r.get('device')}"
+    return f"width {r['width']}, batch {r['batch']}, {r['dtype']}, {r['activation']}, {r['loss']}{where}"
 
 
 def _slope_text(depths, mib):

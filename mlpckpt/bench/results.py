@@ -29,8 +29,8 @@ SLOPE_MIN_DEPTH = 64
 class Row:
     """One measured ``(depth, strategy)``; None where nothing was measured.
 
-    ``*_out`` fields: gradients preallocated (``out=``). Bytes are
-    tracemalloc's unless named ``rss``; ``prediction_error`` is
+    ``*_out`` fields: gradients preallocated (``out=``). Bytes are the
+    backend's allocator's (tracemalloc's for NumPy) unless named ``rss``; ``prediction_error`` is
     ``predicted / measured - 1``; times are seconds of one ``loss_and_grad``.
     """
 
@@ -63,6 +63,8 @@ class Row:
     time_repeats: int | None = None
     time_ratio_storeall: float | None = None
     kernels: str | None = None  #: elementwise kernels that ran ("numba" or "numpy")
+    backend: str | None = None  #: the array library (None: an older file, NumPy)
+    device: str | None = None  #: its device ("cpu", "cuda:0", ...)
     error: str | None = None
     note: str | None = None
 

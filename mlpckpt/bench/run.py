@@ -2,9 +2,10 @@
 processes (:mod:`mlpckpt.bench.children`), then written as CSV and JSON
 (:mod:`mlpckpt.bench.results`) and drawn (:mod:`mlpckpt.bench.plots`).
 
-Memory is measured with :mod:`tracemalloc` as in the tests: one warm-up
-call (it compiles and caches the schedule), then the peak of one call above
-the memory traced just before it. ``*_out`` columns pass preallocated
+Memory is measured with :mod:`tracemalloc` as in the tests (with
+``backend=``, by that library's allocator: :mod:`mlpckpt.bench.devmeasure`):
+one warm-up call (it compiles and caches the schedule), then the peak of one
+call above the memory allocated just before it. ``*_out`` columns pass preallocated
 gradients (``out=``): activations and workspace alone, the figure that
 compares with PyTorch's live bytes when ``.grad`` buffers already exist.
 Timing runs in one child per depth with the strategies interleaved; the
@@ -24,6 +25,7 @@ import numpy as np
 from .. import __version__
 from .._validate import check_choice, check_dtype, check_int
 from ..activations import check_activations
+from ..backends import get_backend
 from ..losses import check_loss
 from ..params import INITS
 from .children import MMAP_THRESHOLD, _run_child, normalize_strategy
@@ -95,8 +97,10 @@ def _meta(settings, threads):
 def _measure(base, depth, spec, threads, timeout):
     """One memory child: its :class:`Row`."""
     res = _run_child(dict(base, mode="memory", depth=depth, strategy=spec), threads, MMAP_THRESHOLD, timeout)
-    config = {k: v for k, v in base.items() if k != "seed"}
+    config = {k: v for k, v in base.items() if k not in ("seed", "backend", "device")}
     raw = depth * base["width"] * base["batch"] * np.dtype(base["dtype"]).itemsize
+    res.setdefault("backend", base["backend"])
+    res.setdefault("device", base["device"])
     row = Row(depth=depth, strategy=spec, raw_activation_bytes=raw, **config, **res)
     for suffix in ("_out", ""):
         m, p = getattr(row, "measured_peak_bytes" + suffix), getattr(row, "predicted_peak_bytes" + suffix)
@@ -139,7 +143,7 @@ def _time(base, depth, rows, repeats, threads, timeout):
 
 def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repeats=DEFAULT_REPEATS,
                dtype="float64", loss="mse", activation="tanh", init="xavier", seed=0, threads=1,
-               out_dir="bench_out", plot=True, progress=True, timeout=1800):
+               out_dir="bench_out", plot=True, progress=True, timeout=1800, backend="numpy", device=None):
     """Measure memory, forward evaluations and time against depth.
 
     Each ``(depth, strategy)`` is measured in a fresh child process
@@ -171,6 +175,9 @@ def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repe
         One line per measurement on stderr.
     timeout : float
         Seconds allowed to one child.
+    backend, device : str
+        Where the nets live (as for :class:`~mlpckpt.MLP`); memory is then
+        the backend's allocator's (:mod:`mlpckpt.bench.devmeasure`).
 
     Returns
     -------
@@ -189,6 +196,7 @@ def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repe
     check_choice("init", init, INITS)
     check_loss(loss, "identity")
     check_activations(activation, 1)
+    device = get_backend(backend, device).device  # checked here, not in every child
     os.makedirs(out_dir, exist_ok=True)
 
     def say(msg):
@@ -196,12 +204,14 @@ def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repe
             print(msg, file=sys.stderr, flush=True)
 
     base = {"width": width, "batch": batch, "dtype": dtype, "loss": loss,
-            "activation": activation, "init": init, "seed": seed}
+            "activation": activation, "init": init, "seed": seed, "backend": backend, "device": device}
     started = time.time()
     meta = _meta(dict(base, depths=depths, strategies=specs, repeats=repeats), threads)
+    if backend != "numpy":  # whose bytes the memory columns are (mlpckpt.bench.devmeasure)
+        meta["memory_counter"] = f"{backend} on {device}: the allocator's peak above entry"
     info = _run_child({"mode": "info"}, threads, 0, timeout)
     meta.update(info)
-    say(f"mlpckpt bench: numpy {info.get('numpy')}, python {info.get('python')}, "
+    say(f"mlpckpt bench: {backend} on {device}, numpy {info.get('numpy')}, python {info.get('python')}, "
         f"BLAS threads {meta['child_env']['OPENBLAS_NUM_THREADS']}, "
         f"{len(depths)} depths x {len(specs)} strategies, {repeats} timing rounds")
 
