@@ -136,7 +136,7 @@ def one_case(n, dtype, args, torch, jax, machine):
 
     import mlpckpt as mc
     from mlpckpt.kernels import kernels_for
-    from peers_sides import floor_variants, jax_variants, mlpckpt_variants, torch_variants
+    from peers_sides import floor_variants, jax_variants, mlpckpt_variants, torch_backend_variants, torch_variants
 
     w, batch = args.width, args.batch
     net = mc.MLP([w] * (n + 1), activation="tanh", output="identity", dtype=dtype, seed=0)
@@ -159,6 +159,16 @@ def one_case(n, dtype, args, torch, jax, machine):
             loss = step()  # warm-up: .grad buffers, jit compilation
             agreement[nm] = {"loss": loss, "dW0_rel": rel_diff(dw0(), ref_dw)}
         variants.update(side)
+    torch_memory = None
+    if torch is not None:  # mlpckpt on torch tensors, beside torch's own, by the same allocator
+        from mlpckpt.backends import get_backend
+        from mlpckpt.bench.devmeasure import device_peak
+
+        for nm, (step, grads) in torch_backend_variants(net, X, Y, torch).items():
+            agreement[nm] = {"loss": step(), "dW0_rel": rel_diff(grads.weights[0].numpy(), ref_dw)}
+            variants[nm] = step
+        torch_memory = {nm: device_peak(get_backend("torch"), step) for nm, step in variants.items()
+                        if nm.startswith(("mlpckpt[torch]", "torch "))}
     variants.update(floor_variants(net, X))
     for step in variants.values():
         step()
@@ -181,6 +191,8 @@ def one_case(n, dtype, args, torch, jax, machine):
         "StoreAll / jax plain": ratio("mlpckpt StoreAll", "jax plain"),
         "Sqrt / jax remat": ratio("mlpckpt Sqrt", find("jax remat")),
         "Sqrt / torch checkpoint": ratio("mlpckpt Sqrt", find("torch checkpoint")),
+        "[torch] StoreAll / torch plain": ratio("mlpckpt[torch] StoreAll", "torch plain"),
+        "[torch] Sqrt / torch checkpoint": ratio("mlpckpt[torch] Sqrt", find("torch checkpoint")),
         "Sqrt / recompute floor": ratio("mlpckpt Sqrt", "recompute floor (Sqrt)"),
         "StoreAll / matmul floor": ratio("mlpckpt StoreAll", "matmul floor"),
     }
@@ -192,7 +204,7 @@ def one_case(n, dtype, args, torch, jax, machine):
     info["kernels_this_dtype"] = kernels_for(dtype)
     return {"depth": n, "dtype": dtype, "width": w, "batch": batch, "repeats": args.repeats,
             "mlpckpt": info, "agreement": agreement, "variants": rows, "ratios": ratios,
-            "machine": machine}
+            "torch_memory_bytes": torch_memory, "machine": machine}
 
 
 def print_case(case, skipped):
@@ -221,6 +233,9 @@ def print_case(case, skipped):
           f"Sqrt forward_evals {case['mlpckpt']['sqrt_forward_evals']} (n = {case['depth']})")
     for k, val in case["ratios"].items():
         print(f"  {k:<28s} " + ("skipped" if val is None else f"{val:6.3f}x"))
+    if case.get("torch_memory_bytes"):  # PyTorch's allocator (profiler memory events) for all four
+        print("  torch allocator peak: " + "; ".join(
+            f"{nm} {b / 2**20:.3f} MiB" for nm, b in case["torch_memory_bytes"].items()))
     print("  agreement vs mlpckpt StoreAll: " + "; ".join(
         f"{nm} loss {a['loss']:.10g} dW0 {a['dW0_rel']:.1e}" for nm, a in case["agreement"].items()))
 

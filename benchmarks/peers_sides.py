@@ -127,6 +127,23 @@ def torch_variants(net, X, Y, torch):
     return variants, lambda: model[0][0].weight.grad.numpy().copy()
 
 
+def torch_backend_variants(net, X, Y, torch):
+    """mlpckpt itself on PyTorch tensors (``net.to("torch")``): StoreAll and Sqrt,
+    whose segments are those of ``checkpoint_sequential(ceil(sqrt n))`` where
+    ``ceil(sqrt n)`` divides ``n`` (256, 1024). Returns ``{name: (step, grads)}``."""
+    tnet = net.to("torch")
+    Xt, Yt = torch.from_numpy(X.copy()), torch.from_numpy(Y.copy())
+    variants = {}
+    for name, strategy in (("mlpckpt[torch] StoreAll", mc.StoreAll()), ("mlpckpt[torch] Sqrt", mc.Sqrt())):
+        grads = tnet.zeros_like_grads()
+
+        def step(strategy=strategy, grads=grads):
+            return tnet.loss_and_grad(Xt, Yt, "mse", strategy=strategy, out=grads)[0]
+
+        variants[name] = (step, grads)
+    return variants
+
+
 def jax_variants(net, X, Y, jax):
     """``jit(value_and_grad)`` of a ``lax.scan`` over stacked weights, plain and
     with sqrt(n) nested remat.

@@ -363,3 +363,24 @@ def test_bench_memory_on_torch_writes_the_backends_figures(tmp_path, capsys):
         assert r["measured_peak_bytes_out"] <= r["predicted_peak_bytes_out"] \
             <= 1.05 * r["measured_peak_bytes_out"] + 64 * 1024
         assert r["forward_evals_counted"] == r["forward_evals_plan"]
+
+
+def test_gpu_check_script_runs_its_checks_on_the_cpu(tmp_path):
+    # the script that needs a GPU, smoke-tested through --device cpu: every
+    # check of it runs (bitwise, predicted peaks, the checkpoint_sequential
+    # comparison) and the report says they passed
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    out = tmp_path / "gpu.json"
+    r = subprocess.run([sys.executable, str(script), "--device", "cpu", "--depths", "9", "--width", "8",
+                        "--batch", "16", "--repeats", "1", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["ok"] and len(report["cases"]) == 2 and report["peers"][0]["segments"] == 3
+    assert all(row["bitwise_equal"] for case in report["cases"] for row in case["strategies"].values())
+    assert report["cases"][1]["max_rel_diff_vs_numpy"] <= 1e-12
