@@ -34,6 +34,7 @@ Usage::
 """
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -244,7 +245,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     core = setup_process(args, argv)
-    import numpy  # noqa: F401 -- after the thread variables
+    importlib.import_module("numpy")  # after the thread variables, before torch and jax
 
     torch, msg_t = import_optional("torch", args.no_torch)
     jax, msg_j = import_optional("jax", args.no_jax)
