@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from .inputs import Grads
 from .mlp import MLP
+from .inits import Gaussian
 from .netfile import load
 from .budget import Budget
 from .plan import pareto, plan
@@ -24,6 +25,7 @@ from .kernels import get_kernels, set_kernels
 
 __all__ = [
     "MLP",
+    "Gaussian",
     "Grads",
     "SGD",
     "Adam",

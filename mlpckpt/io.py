@@ -37,6 +37,7 @@ from . import _files
 from ._validate import as_real_array, check_choice, check_dtype, check_finite, check_sizes
 from .activations import check_activations, check_output
 from .optim import SGD, Adam
+from .inits import check_init, init_name
 from .params import INITS
 
 __all__ = ["FIELDS", "FORMAT", "check_arrays", "save", "load"]
@@ -114,7 +115,7 @@ def _meta(sizes, activations, output, init, dtype):
     # The configuration fields of a record, checked (save and load share it).
     sizes = check_sizes(sizes)
     return {"sizes": sizes, "activations": check_activations(activations, len(sizes) - 2),
-            "output": check_output(output), "init": check_choice("init", init, INITS),
+            "output": check_output(output), "init": init_name(check_init(init, INITS)),
             "dtype": check_dtype(dtype).name}
 
 

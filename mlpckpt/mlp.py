@@ -5,12 +5,12 @@ import operator
 import numpy as np
 
 from . import backprop, finite, io, placement, train
-from ._validate import check_bool, check_choice, check_dtype, check_finite, check_sizes, make_rng
+from ._validate import check_bool, check_dtype, check_finite, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
 from .backends import NUMPY, get_backend
 from .inputs import Grads, target_form
 from .optim import make_optimizer
-from .params import INITS, init_params
+from .params import INITS, check_init, init_params
 from .kernels import kernels_for
 from .plan import Call, check_strategy, compile_actions
 from .spec import NetSpec
@@ -31,7 +31,7 @@ class MLP:
         :data:`mlpckpt.activations.ACTIVATIONS`.
     output : {"identity", "sigmoid", "softmax"}, default "identity"
         Output map of the last layer.
-    init : {"xavier", "he", "normal", "orthogonal"}, default "xavier"
+    init : {"xavier", "he", "normal", "orthogonal"} or mc.Gaussian, default "xavier"
     dtype : {"float64", "float32"}, default "float64"
     seed : int or numpy.random.Generator, default 0
         Drawn by NumPy on the CPU, then converted: the same weights on every backend.
@@ -62,7 +62,7 @@ class MLP:
         self.sizes = check_sizes(sizes)
         self.activations = check_activations(activation, len(self.sizes) - 2)
         self.output = check_output(output)
-        self.init = check_choice("init", init, INITS)
+        self.init = check_init(init, INITS)
         self.dtype = check_dtype(dtype)
         self._hidden = tuple(self.activations)  # kept for the planner's Call
 

@@ -7,7 +7,9 @@ C-ordered, as scipy's optimisers and the gradient checkers want it.
 
 import numpy as np
 
-__all__ = ["INITS", "init_params", "flatten", "unflatten", "n_params"]
+from .inits import check_init
+
+__all__ = ["INITS", "check_init", "init_params", "flatten", "unflatten", "n_params"]
 
 
 def _xavier(rng, fan_out, fan_in, dtype):
@@ -42,13 +44,13 @@ INITS = {"xavier": _xavier, "he": _he, "normal": _normal, "orthogonal": _orthogo
 
 
 def init_params(sizes, init, dtype, rng):
-    """Fresh weights and zero biases.
+    """Fresh weights and zero biases (a :class:`mlpckpt.inits.Gaussian` draws both).
 
     Parameters
     ----------
     sizes : sequence of int, length n + 1
-    init : str
-        Key of :data:`INITS`.
+    init : str or mlpckpt.inits.Gaussian
+        Key of :data:`INITS`, or variances.
     dtype : numpy dtype
     rng : numpy.random.Generator
 
@@ -57,6 +59,9 @@ def init_params(sizes, init, dtype, rng):
     weights : list of ndarray, shapes (sizes[k+1], sizes[k]), C-contiguous
     biases : list of ndarray, shapes (sizes[k+1], 1)
     """
+    if not isinstance(init, str):  # an mc.Gaussian: weights and biases by variances
+        pairs = [init.draw(rng, sizes[k + 1], sizes[k], dtype) for k in range(len(sizes) - 1)]
+        return [W for W, _ in pairs], [b for _, b in pairs]
     make = INITS[init]
     weights = [make(rng, sizes[k + 1], sizes[k], dtype) for k in range(len(sizes) - 1)]
     biases = [np.zeros((sizes[k + 1], 1), dtype=dtype) for k in range(len(sizes) - 1)]
