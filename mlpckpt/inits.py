@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_choice
-
 __all__ = ["Gaussian", "check_init", "init_name"]
 
 
@@ -69,6 +67,6 @@ def check_init(init, names):
         if len(parts) != 3 or len(values) != 2:
             raise ValueError(f"init: expected 'gaussian:<sigma_w2>:<sigma_b2>', got {init!r}")
         return Gaussian(*values)
-    if not isinstance(init, str):
-        raise ValueError(f"init: expected one of {sorted(names)} or an mc.Gaussian, got {type(init).__name__}")
-    return check_choice("init", init, names)
+    if not isinstance(init, str) or init not in names:
+        raise ValueError(f"init: got {init!r}, expected one of {sorted(names)} or an mc.Gaussian")
+    return init
