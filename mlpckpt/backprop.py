@@ -20,6 +20,7 @@ activation buffers from it and give them back (:mod:`mlpckpt.poolmem`
 mirrors that); ``dW`` and ``db`` are never the workspace's.
 """
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -41,7 +42,7 @@ class Result(NamedTuple):
 
 
 def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None, workspace=None,
-            backend=NUMPY):
+            backend=NUMPY, record=None):
     """Run a schedule: loss and gradients of one batch.
 
     Parameters
@@ -69,6 +70,9 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         of allocated and freed (:mod:`mlpckpt.workspace`; NumPy only).
     backend : Backend, default NumPy
         The array library of every array here (:mod:`mlpckpt.backends`).
+    record : mlpckpt.layerstats.Recorder, optional
+        Given each layer's pre-activation and output at its first forward
+        evaluation and its gradients on the way back; it only reads them.
 
     Returns
     -------
@@ -84,7 +88,8 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         (:mod:`mlpckpt.finite`). No NumPy RuntimeWarning escapes.
     """
     if not backend.is_numpy:  # no floating-point flags: the loss and the gradients are checked
-        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, None, backend)
+        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, None, backend,
+                          record)
         if on_layer is None:
             finite.check_grads(result.dW, result.db, weights, biases, X, Y)
         return result
@@ -96,7 +101,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     with np.errstate(all="call", under="ignore", call=report):
         try:
             result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace,
-                              backend)
+                              backend, record)
         except BaseException:
             if workspace is not None:  # its lent buffers are garbage now, not lost
                 workspace.reclaim()
@@ -106,7 +111,7 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     return result
 
 
-def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace, backend):
+def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace, backend, rec):
     n = len(weights)
     batch = X.shape[1]
     ops = backend.ops
@@ -139,7 +144,10 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
             for k in range(start, stop):
                 nxt = new(weights[k].shape[0])
                 fn = hidden[k] if k + 1 < n else None  # logits: no map
-                layers.layer_forward(weights[k], biases[k], cur, fn, nxt, ops)
+                on_z = None if rec is None or rec.seen[k] else functools.partial(rec.z, k)
+                layers.layer_forward(weights[k], biases[k], cur, fn, nxt, ops, on_z)
+                if on_z is not None:  # the first evaluation of layer k: its statistics
+                    rec.a(k, nxt, output if fn is None else None)
                 evals += 1  # counted where it happens, not read off the action
                 if keep or k + 1 == stop:
                     acts[k + 1] = nxt
@@ -166,6 +174,8 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                     da_prev = a  # a[k+1] is scratch once dz exists
                 else:
                     da_prev = new(weights[k].shape[1])
+                if rec is not None:
+                    rec.da(k, da)
                 layers.layer_backward(
                     weights[k],
                     acts[k],
@@ -182,6 +192,8 @@ def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_lay
                     give(a)
                 del a
                 da = da_prev
+                if rec is not None:
+                    rec.grads(k, dW[k], db[k])
                 if on_layer is not None:
                     on_layer(k, dW[k], db[k])
     return Result(value, dW, db, evals)

@@ -10,7 +10,7 @@ from .kernels import fused_derivative, fused_forward
 __all__ = ["layer_forward", "layer_backward"]
 
 
-def layer_forward(W, b, a_prev, activation, out, o=NP):
+def layer_forward(W, b, a_prev, activation, out, o=NP, on_z=None):
     """Compute ``out = f(W @ a_prev + b)`` in place (eqs. 1-2).
 
     Parameters
@@ -25,12 +25,17 @@ def layer_forward(W, b, a_prev, activation, out, o=NP):
         Written with the result; must not overlap ``a_prev``.
     o : ops of :mod:`mlpckpt.xops`, default NumPy's
         The array library's operations (the compiled kernels are NumPy's only).
+    on_z : callable, optional
+        ``on_z(out, b)`` with ``out = W @ a_prev`` before the bias and the map
+        (a reader: :class:`mlpckpt.layerstats.Recorder` takes ``z``'s moments).
 
     Returns
     -------
     out : ndarray, shape (n_out, batch)
     """
     o.matmul(W, a_prev, out=out)
+    if on_z is not None:
+        on_z(out, b)
     if o is NP:
         kernel = fused_forward(activation or "identity", out, b)
         if kernel is not None:  # bias and map in one compiled pass (mlpckpt.kernels)

@@ -4,7 +4,7 @@ import operator
 
 import numpy as np
 
-from . import backprop, finite, io, placement, train
+from . import backprop, finite, io, layerstats, placement, predictions, train
 from ._validate import check_bool, check_dtype, check_finite, check_sizes, make_rng
 from .activations import check_activations, check_output, output_forward
 from .backends import NUMPY, get_backend
@@ -138,21 +138,8 @@ class MLP:
         finite.check_logits(z, self.weights, self.biases, X)
         return output_forward(self.output, z, self.backend.ops)
 
-    def predict_proba(self, X):
-        """Sigmoid or softmax outputs, shape ``(n_out, batch)``."""
-        if self.output == "identity":
-            raise ValueError("output: predict_proba needs output='sigmoid' or 'softmax', got 'identity'")
-        return self.forward(X)
-
-    def predict(self, X):
-        """Predictions: int labels ``(batch,)`` for softmax, 0/1 ``(n_out, batch)``
-        for sigmoid, the output itself for identity."""
-        out, xp = self.forward(X), self.backend.xp
-        if self.output == "softmax":
-            return xp.argmax(out, axis=0)
-        if self.output == "sigmoid":
-            return xp.astype(out > 0.5, xp.int64)
-        return out
+    predict_proba = predictions.predict_proba  # sigmoid or softmax outputs (mlpckpt.predictions)
+    predict = predictions.predict  # labels for softmax, 0/1 for sigmoid, the output for identity
 
     # -- gradients ---------------------------------------------------------
     def _call(self, batch, loss, out, fuse_update, targets, workspace=False):
@@ -165,7 +152,7 @@ class MLP:
                     targets, kernels_for(self.dtype) if self.backend.is_numpy else "numpy", workspace,
                     self.backend.kind)
 
-    def _run(self, X, Y, loss, strategy, grads, on_layer, params=None, workspace=None):
+    def _run(self, X, Y, loss, strategy, grads, on_layer, params=None, workspace=None, record=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
         # params=(weights, biases) runs on other arrays of the net's shapes.
         call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y),
@@ -175,10 +162,10 @@ class MLP:
         weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
             actions, weights, biases, self.activations, self.output, X, Y, loss,
-            grads=grads, on_layer=on_layer, workspace=workspace, backend=self.backend,
+            grads=grads, on_layer=on_layer, workspace=workspace, backend=self.backend, record=record,
         )
 
-    def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None, workspace=None):
+    def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None, workspace=None, record=None):
         """Loss and gradients of one batch.
 
         Parameters
@@ -196,6 +183,8 @@ class MLP:
             Keeps the activation buffers between calls (the same result;
             nothing allocated once it stops growing, after at most two
             calls): ``plan(..., workspace=True)`` predicts it.
+        record : LayerStats, optional
+            Filled with per-layer statistics (:mod:`mlpckpt.layerstats`; the same result).
 
         Returns
         -------
@@ -205,7 +194,9 @@ class MLP:
         X, Y = placement.check_batch(self, X, Y, loss)
         bufs = None if out is None else placement.check_out(self, out, X, Y)
         workspace = placement.numpy_only(self, "workspace", check_workspace(workspace))
-        value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None, workspace=workspace)
+        rec = layerstats.start(record, self)
+        value, dW, db, _ = self._run(X, Y, loss, strategy, bufs, None, workspace=workspace, record=rec)
+        layerstats.finish(record, rec)
         return float(value), (out if out is not None else Grads(dW, db))
 
     def zeros_like_grads(self):
@@ -215,7 +206,7 @@ class MLP:
 
     # -- training ----------------------------------------------------------
     def fit(self, X, Y, loss="mse", *, optimizer="sgd", lr=None, strategy=None,
-            fuse_update=False, **loop):
+            fuse_update=False, record=None, **loop):
         """Minibatch training (:func:`mlpckpt.train.fit` over this net's step).
 
         Parameters
@@ -240,6 +231,8 @@ class MLP:
             memory of one layer per shape; the same result).
         callback : callable, optional
             ``callback(epoch, mean_loss)`` after each epoch; ``True`` stops.
+        record : LayerStats, optional
+            One row of per-layer statistics per epoch, from its last step.
         progress : bool, default False
             Print one line per epoch to stderr.
 
@@ -253,10 +246,14 @@ class MLP:
         strategy = check_strategy(strategy)
         # for the whole run (the last, smaller batch reuses it); other backends' allocators cache
         workspace = Workspace() if self.backend.is_numpy else None
+        rows = layerstats.EpochRows(record, self, X.shape[-1], loop.get("batch_size", 32))
 
         def gradient(Xb, Yb, grads, on_layer):
             placement.check_params(self)  # a callback may set them
-            return self._run(Xb, Yb, loss, strategy, grads, on_layer, workspace=workspace).loss
+            rec = rows.next()
+            value = self._run(Xb, Yb, loss, strategy, grads, on_layer, workspace=workspace, record=rec).loss
+            rows.done(rec)
+            return value
 
         opt = make_optimizer(optimizer, lr)
         step = train.make_step(opt, gradient, self.weights, self.biases, fuse_update)
