@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 from .inputs import Grads
 from .mlp import MLP
 from .inits import Gaussian
+from .layerstats import LayerStats
+from .sweeps import sweep
 from .netfile import load
 from .budget import Budget
 from .plan import pareto, plan
@@ -26,6 +28,8 @@ from .kernels import get_kernels, set_kernels
 __all__ = [
     "MLP",
     "Gaussian",
+    "LayerStats",
+    "sweep",
     "Grads",
     "SGD",
     "Adam",
