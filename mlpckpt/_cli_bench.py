@@ -51,6 +51,10 @@ def add_bench(sub):
     m.add_argument("--backend", choices=list(BACKENDS), default="numpy",
                    help="array library of the nets (default numpy); memory is then its allocator's")
     m.add_argument("--device", default=None, help="its device: cpu, cuda, cuda:1 (default the CPU)")
+    m.add_argument("--workers", type=argtype.nonnegative, default=None,
+                   help="measure the points in N local worker processes (default 0: in this process)")
+    m.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="measure the points on a Dask cluster (tcp://host:8786); needs mlpckpt[dask]")
     m.add_argument("--out", default="bench_out", help="output directory (default bench_out)")
     m.add_argument("--no-plot", action="store_true", help="write CSV and JSON only")
     m.set_defaults(run=_run_bench_memory)
@@ -67,6 +71,8 @@ def _run_bench_memory(args):
     itemsize = np.dtype(DTYPES[args.dtype]).itemsize
     argtype.check_build_size([args.width] * (deepest + 1), args.batch, itemsize,
                              f"the deepest net (n = {deepest:,}) and its stored activations")
+    if args.workers is not None and args.scheduler is not None:
+        raise ValueError("--workers: not with --scheduler (the cluster has its own workers)")
     rows, paths = bench.run_memory(
         depths=args.depths or (bench.QUICK_DEPTHS if quick else bench.DEFAULT_DEPTHS),
         width=args.width,
@@ -83,6 +89,8 @@ def _run_bench_memory(args):
         plot=not args.no_plot,
         backend=args.backend,
         device=args.device,
+        workers=args.workers or 0,
+        scheduler=args.scheduler,
     )
     failed = [r for r in rows if r.get("error")]
     for r in failed:

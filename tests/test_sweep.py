@@ -232,3 +232,35 @@ def test_dask_failing_point_and_resumed_retry(cluster, tmp_path):
     # and a closure goes to Dask (cloudpickle)
     rows = mc.sweep(lambda x: {"x": 2 * x}, {"x": [1, 2]}, scheduler=cluster.scheduler_address, progress=False)
     assert [r["result"] for r in rows] == [{"x": 2}, {"x": 4}]
+
+
+# ---- mlpckpt bench memory through the runner -------------------------------------------
+
+_MEMORY_FIELDS = ("depth", "strategy", "measured_peak_bytes_out", "predicted_peak_bytes_out",
+                  "forward_evals_counted", "forward_evals_plan", "max_stored", "error")
+
+
+def _bench(tmp_path, name, **engine):
+    from mlpckpt import bench
+
+    rows, _ = bench.run_memory(depths=(4, 8), width=8, batch=4, strategies=("storeall", "sqrt"), repeats=1,
+                               out_dir=str(tmp_path / name), plot=False, progress=False, **engine)
+    assert all(r["time_median_s"] for r in rows)  # timed afterwards, here
+    return [tuple(r[f] for f in _MEMORY_FIELDS) for r in rows]
+
+
+def test_bench_memory_on_workers_and_dask_measures_the_same(cluster, tmp_path):
+    here = _bench(tmp_path, "here")
+    assert all(r[-1] is None for r in here)
+    assert _bench(tmp_path, "workers", workers=2) == here
+    assert _bench(tmp_path, "dask", scheduler=cluster.scheduler_address) == here
+
+
+def test_bench_cli_refuses_workers_with_scheduler(capsys, tmp_path):
+    from mlpckpt.cli import main
+
+    assert main(["bench", "memory", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--workers: not with --scheduler" in err
+    assert main(["bench", "memory", "--workers", "-1"]) == 2

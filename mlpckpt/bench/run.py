@@ -15,6 +15,7 @@ within one round.
 
 import dataclasses
 import datetime
+import functools
 import os
 import statistics
 import sys
@@ -28,13 +29,14 @@ from ..activations import check_activations
 from ..backends import get_backend
 from ..losses import check_loss
 from ..params import INITS
+from ..sweeps import sweep
 from .children import MMAP_THRESHOLD, _run_child, normalize_strategy
 from .measure import MIB, _command_line, _git_state
 from .plots import FIGURES, plot_results
 from .results import CSV_NAME, JSON_NAME, Row, write_csv, write_json
 
 __all__ = ["DEFAULT_DEPTHS", "QUICK_DEPTHS", "DEFAULT_STRATEGIES", "QUICK_STRATEGIES",
-           "DEFAULT_REPEATS", "QUICK_REPEATS", "run_memory"]
+           "DEFAULT_REPEATS", "QUICK_REPEATS", "run_memory", "measure_point"]
 
 DEFAULT_DEPTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 QUICK_DEPTHS = (8, 16, 32, 64, 128, 256)
@@ -109,6 +111,19 @@ def _measure(base, depth, spec, threads, timeout):
     return row
 
 
+def measure_point(base, threads, timeout, depth, strategy):
+    """One memory point for :func:`mlpckpt.sweep`: measured by a fresh child of
+    whichever worker runs it (so the child's environment and allocator hold)."""
+    return dataclasses.asdict(_measure(base, depth, strategy, threads, timeout))
+
+
+def _row_of(base, point, swept):
+    if swept["error"] is None:
+        return Row(**swept["result"])
+    config = {k: v for k, v in base.items() if k != "seed"}
+    return Row(**point, **config, error=swept["error"])
+
+
 def _measured_text(row):
     return (
         f"peak(out=) {row.measured_peak_bytes_out / MIB:9.3f} MiB (plan "
@@ -143,7 +158,8 @@ def _time(base, depth, rows, repeats, threads, timeout):
 
 def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repeats=DEFAULT_REPEATS,
                dtype="float64", loss="mse", activation="tanh", init="xavier", seed=0, threads=1,
-               out_dir="bench_out", plot=True, progress=True, timeout=1800, backend="numpy", device=None):
+               out_dir="bench_out", plot=True, progress=True, timeout=1800, backend="numpy", device=None,
+               workers=0, scheduler=None):
     """Measure memory, forward evaluations and time against depth.
 
     Each ``(depth, strategy)`` is measured in a fresh child process
@@ -178,6 +194,12 @@ def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repe
     backend, device : str
         Where the nets live (as for :class:`~mlpckpt.MLP`); memory is then
         the backend's allocator's (:mod:`mlpckpt.bench.devmeasure`).
+    workers, scheduler : optional
+        How :func:`mlpckpt.sweep` runs the memory points: ``workers=0`` in
+        this process (the default), ``N`` local worker processes, or on the
+        Dask ``scheduler`` (an address or a client); each point is still
+        measured in a fresh child. Timing runs afterwards, here, one depth
+        at a time (parallel timings would share cores).
 
     Returns
     -------
@@ -191,6 +213,7 @@ def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repe
     width, batch, repeats = (_positive_ints(k, [v])[0] for k, v in
                              (("width", width), ("batch", batch), ("repeats", repeats)))
     threads = check_int("threads", threads, minimum=0)
+    workers = check_int("workers", workers, minimum=0)
     specs = _specs(DEFAULT_STRATEGIES if strategies is None else strategies)
     check_dtype(dtype)
     check_choice("init", init, INITS)
@@ -215,16 +238,17 @@ def run_memory(depths=DEFAULT_DEPTHS, width=64, batch=256, strategies=None, repe
         f"BLAS threads {meta['child_env']['OPENBLAS_NUM_THREADS']}, "
         f"{len(depths)} depths x {len(specs)} strategies, {repeats} timing rounds")
 
-    rows = []
-    total = len(depths) * len(specs)
+    grid = [{"depth": depth, "strategy": spec} for depth in depths for spec in specs]
+    meta["engine"] = {"workers": workers, "scheduler": None if scheduler is None else str(scheduler)}
+    t0 = time.perf_counter()
+    swept = sweep(functools.partial(measure_point, base, threads, timeout), grid,
+                  workers=None if scheduler is not None else workers, scheduler=scheduler, progress=progress)
+    rows = [_row_of(base, point, r) for point, r in zip(grid, swept)]
+    for i, row in enumerate(rows):
+        what = f"FAILED: {row.error}" if row.error else _measured_text(row)
+        say(f"[{i + 1:3d}/{len(rows)}] n={row.depth:5d} {row.strategy:<12s} {what}")
+    say(f"[memory] {len(rows)} points in {time.perf_counter() - t0:.1f} s")
     for depth in depths:
-        for spec in specs:
-            t0 = time.perf_counter()
-            row = _measure(base, depth, spec, threads, timeout)
-            rows.append(row)
-            what = f"FAILED: {row.error}" if row.error else (
-                f"{_measured_text(row)}  [{time.perf_counter() - t0:.1f} s]")
-            say(f"[{len(rows):3d}/{total}] n={depth:5d} {spec:<12s} {what}")
         ok = [r for r in rows if r.depth == depth and not r.error]
         if ok:
             say(_time(base, depth, ok, repeats, threads, timeout))
