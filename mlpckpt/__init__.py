@@ -5,7 +5,7 @@ O(sqrt n), a fixed number or a byte budget's worth of activations with
 gradients bitwise equal to plain backprop, and numerical gradient checks.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .inputs import Grads
 from .mlp import MLP

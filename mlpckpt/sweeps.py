@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 from . import sweepfile
+from ._version import __version__
 from ._validate import check_bool, check_int
 
 __all__ = ["sweep", "expand_grid", "run_point"]
@@ -93,8 +94,6 @@ def run_point(fn, point):
     ``versions`` (python, numpy, mlpckpt), ``start`` (UTC, ISO 8601) and
     ``duration_s``.
     """
-    from . import __version__
-
     start = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
     result = error = tb = None

@@ -25,7 +25,11 @@ EXPECTED = {
     "seed000_table.py": r"^\s*example\s+predicted\s+true\s*$",
     "digits.py": r"^training accuracy: 0\.9[89]\d*|^training accuracy: 1\.0",
     "deep_narrow.py": r"^loss after 3 steps: ",
+    "phase_diagram.py": r"^wrote .*phase_diagram\.png$",
 }
+
+#: file name -> extra arguments (a quick mode, and a scratch directory for what it writes)
+ARGS = {"phase_diagram.py": ["--quick", "--workers", "2", "--no-progress", "--out", "{tmp}"]}
 
 
 def _missing_imports(path):
@@ -46,7 +50,7 @@ def test_examples_found():
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_runs(path):
+def test_example_runs(path, tmp_path):
     missing = _missing_imports(path)
     if missing:
         pytest.skip(f"{path.name} needs {', '.join(missing)}")
@@ -55,7 +59,7 @@ def test_example_runs(path):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     env.setdefault("MPLBACKEND", "Agg")
     proc = subprocess.run(
-        [sys.executable, str(path)],
+        [sys.executable, str(path)] + [a.format(tmp=tmp_path) for a in ARGS.get(path.name, [])],
         cwd=ROOT,
         env=env,
         capture_output=True,
