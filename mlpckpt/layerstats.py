@@ -9,22 +9,22 @@ norms) from the backward pass. ``da_norm[n-1]`` is ``‖dL/dz[n]‖``: the loss
 and the output map are differentiated together, so ``dL/da[n]`` never
 exists. ``a[n]`` is the output map applied to the logits.
 
-Every figure comes from sums the backend computes in place (``sum``, a dot
-product of the flattened array with itself, row sums of ``W a`` for the
-bias's share), so no temporary is larger than one layer's width, except a
-non-identity output map's stats, taken on column chunks of at most 8192
-elements (NumPy's own ufunc buffer). Variances are ``E[x²] − E[x]²`` from
-those sums: exact for the figures of signal propagation, but with a
-relative error of about ``eps · mean² / var`` when the mean dominates. The
-run's arithmetic is untouched: results are bitwise the same with and without.
+Every figure is summed in float64 over copies of column chunks of at most
+:data:`CHUNK` elements (16 KiB; ``z`` as ``W a`` plus the bias, the last
+layer's ``a`` through the output map), in two passes for a variance (the
+mean, then the squares about it): no temporary grows with the batch, and a
+float32 net's figures are as accurate as a float64 net's. Norms of float64
+arrays are dot products in place. The run's arithmetic is untouched:
+results are bitwise the same with and without.
 """
 
 import numpy as np
 
 from .activations import output_forward
-from .costs import UFUNC_BUFSIZE
+__all__ = ["LayerStats", "FIELDS", "CHUNK", "Recorder", "start", "finish", "EpochRows"]
 
-__all__ = ["LayerStats", "FIELDS", "Recorder", "start", "finish", "EpochRows"]
+#: elements of each float64 copy the moments are summed over (16 KiB)
+CHUNK = 2048
 
 #: the recorded figures, in the order of the rows
 FIELDS = ("z_mean", "z_var", "a_mean", "a_var", "dW_norm", "db_norm", "da_norm")
@@ -84,47 +84,51 @@ class Recorder:
     def __init__(self, n, backend):
         self.row = np.full((len(FIELDS), n), np.nan)
         self.seen = [False] * n  # the first forward evaluation of each layer only
-        self._ops, self._item = backend.ops, backend.item
-        self._batch_b = None
+        self._ops, self._item, self._xp = backend.ops, backend.item, backend.xp
 
-    def _moments(self, total, squares, count):
-        mean = float(self._item(total)) / count
-        return mean, float(self._item(squares)) / count - mean * mean
+    def _chunks(self, x, b, output):
+        # float64 copies of column chunks of x (+ b, then the output map): the sums never
+        # round in the net's dtype, and no temporary exceeds CHUNK elements.
+        xp = self._xp
+        cols = max(1, CHUNK // x.shape[0])
+        for j in range(0, x.shape[1], cols):
+            t = xp.astype(x[:, j : min(j + cols, x.shape[1])], xp.float64, copy=True)
+            if b is not None:
+                t += b
+            yield t if output is None else output_forward(output, t, self._ops)
+
+    def _moments(self, x, b=None, output=None):
+        # two passes: the mean, then the sum of squares about it (no E[x^2] - E[x]^2 cancellation)
+        count = x.shape[0] * x.shape[1]
+        mean = sum(float(self._item(self._ops.total(t))) for t in self._chunks(x, b, output)) / count
+        squares = 0.0
+        for t in self._chunks(x, b, output):
+            t -= mean
+            squares += float(self._item(self._ops.dot_flat(t, t)))
+        return mean, squares / count
 
     def z(self, k, M, b):
         """Moments of ``z[k+1] = M + b`` from ``M = W[k] a[k]`` and ``b`` (before the bias is added)."""
-        o = self._ops
-        rows = o.empty_like(b)
-        o.sum_rows(M, out=rows)  # sum(z^2) = sum(M^2) + 2 b . rowsum(M) + batch * b . b
-        batch = M.shape[1]
-        total = o.total(rows) + batch * o.total(b)
-        squares = o.dot_flat(M, M) + 2 * o.dot_flat(rows, b) + batch * o.dot_flat(b, b)
-        self.row[0, k], self.row[1, k] = self._moments(total, squares, M.shape[0] * batch)
+        b64 = self._xp.astype(b, self._xp.float64, copy=True)
+        self.row[0, k], self.row[1, k] = self._moments(M, b64)
 
     def a(self, k, a, output):
         """Moments of ``a[k+1]``; for the last layer ``a`` holds the logits and ``output`` names their map."""
         self.seen[k] = True
-        count = a.shape[0] * a.shape[1]
-        if output is None or output == "identity":
-            self.row[2, k], self.row[3, k] = self._moments(self._ops.total(a), self._ops.dot_flat(a, a), count)
-            return
-        cols = max(1, UFUNC_BUFSIZE // a.shape[0])  # a chunk of columns: the output map is per column
-        total = squares = 0.0
-        for j in range(0, a.shape[1], cols):
-            part = output_forward(output, self._ops.copy(a[:, j : min(j + cols, a.shape[1])]), self._ops)
-            total += float(self._item(self._ops.total(part)))
-            squares += float(self._item(self._ops.dot_flat(part, part)))
-        self.row[2, k] = total / count
-        self.row[3, k] = squares / count - self.row[2, k] ** 2
+        self.row[2, k], self.row[3, k] = self._moments(a, None, None if output == "identity" else output)
+
+    def _norm(self, x):
+        if x.dtype == self._xp.float64:  # a dot product in place, no copy
+            return float(np.sqrt(float(self._item(self._ops.dot_flat(x, x)))))
+        return float(np.sqrt(sum(float(self._item(self._ops.dot_flat(t, t))) for t in self._chunks(x, None, None))))
 
     def da(self, k, da):
         """``‖dL/da[k+1]‖`` (``‖dL/dz[n]‖`` for the last layer), before the backward step turns it into ``dz``."""
-        self.row[6, k] = np.sqrt(float(self._item(self._ops.dot_flat(da, da))))
+        self.row[6, k] = self._norm(da)
 
     def grads(self, k, dW, db):
         """``‖dW[k]‖`` and ``‖db[k]‖``, before a fused update may reuse the buffers."""
-        self.row[4, k] = np.sqrt(float(self._item(self._ops.dot_flat(dW, dW))))
-        self.row[5, k] = np.sqrt(float(self._item(self._ops.dot_flat(db, db))))
+        self.row[4, k], self.row[5, k] = self._norm(dW), self._norm(db)
 
 
 def _check(record):
@@ -145,7 +149,8 @@ def finish(record, recorder):
 
 
 class EpochRows:
-    """``fit``'s recording: a :class:`Recorder` for the last step of every epoch.
+    """``fit``'s recording: a :class:`Recorder` for the last step of every epoch,
+    committed to the LayerStats when the run ends (a failed run leaves it as it was).
 
     Parameters
     ----------
@@ -158,9 +163,7 @@ class EpochRows:
 
     def __init__(self, record, net, n_samples, batch_size):
         self.record, self.net = _check(record), net
-        self.n_samples, self.batch_size, self.steps = n_samples, batch_size, 0
-        if record is not None:
-            record._rows, record._epochs = np.empty((0, len(FIELDS), net.n_layers)), True
+        self.n_samples, self.batch_size, self.steps, self.rows = n_samples, batch_size, 0, []
 
     def next(self):
         """The recorder for the coming step, or None when it is not an epoch's last."""
@@ -172,6 +175,13 @@ class EpochRows:
         return Recorder(self.net.n_layers, self.net.backend) if self.steps % per_epoch == 0 else None
 
     def done(self, recorder):
-        """Append a completed step's row."""
+        """Keep a completed step's row."""
         if recorder is not None:
-            self.record._rows = np.concatenate([self.record._rows, recorder.row[None]])
+            self.rows.append(recorder.row)
+
+    def commit(self):
+        """Give the record the run's rows, one per epoch (2-D fields)."""
+        if self.record is not None:
+            shape = (len(self.rows), len(FIELDS), self.net.n_layers)
+            self.record._rows = np.stack(self.rows) if self.rows else np.empty(shape)
+            self.record._epochs = True

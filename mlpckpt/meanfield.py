@@ -53,8 +53,8 @@ def _check(activation, sigma_w2, sigma_b2):
 
 def _check_real(name, value, low, high):
     ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    if not ok or not (low <= value <= high):
-        raise ValueError(f"{name}: expected a real in [{low}, {high}], got {value!r}")
+    if not ok or not math.isfinite(value) or not (low <= value <= high):
+        raise ValueError(f"{name}: expected a finite real in [{low}, {high}], got {value!r}")
     return float(value)
 
 
@@ -221,7 +221,7 @@ def correlation_map(activation, c, sigma_w2, sigma_b2=0.0):
         e = alpha * q * c + (1.0 - alpha) ** 2 * k
     else:
         e = _expect2(activation, q, c, _phi)
-    return (sigma_w2 * e + sigma_b2) / q
+    return min(1.0, max(-1.0, (sigma_w2 * e + sigma_b2) / q))  # a correlation: rounding must not leave [-1, 1]
 
 
 def c_star(activation, sigma_w2, sigma_b2=0.0):
@@ -230,8 +230,10 @@ def c_star(activation, sigma_w2, sigma_b2=0.0):
         return 1.0
     g = lambda c: correlation_map(activation, c, sigma_w2, sigma_b2) - c  # noqa: E731
     hi, step = 1.0, 1.0 / 1024
-    while g(hi - step) >= 0.0 and step > 1e-12:  # chaotic: c' < c just below 1
+    while g(hi - step) >= 0.0:  # chaotic: c' < c just below 1
         step /= 2.0
+        if step < 1e-12:  # chi1 - 1 within rounding: the map does not fall below c = 1 measurably
+            return 1.0
     if g(0.0) <= 0.0:  # c'(0) = (sigma_w2 E[phi]^2 + sigma_b2)/q* >= 0: 0 when phi is odd, sigma_b2 = 0
         return 0.0
     return brentq(g, 0.0, hi - step, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)

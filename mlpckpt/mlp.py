@@ -257,7 +257,9 @@ class MLP:
 
         opt = make_optimizer(optimizer, lr)
         step = train.make_step(opt, gradient, self.weights, self.biases, fuse_update)
-        return train.fit(step, X, Y, **loop)
+        history = train.fit(step, X, Y, **loop)
+        rows.commit()
+        return history
 
     def fit_lbfgs(self, X, Y, loss="mse", maxiter=200, strategy=None, tol=None):
         """Full-batch L-BFGS-B (:func:`mlpckpt.train.fit_lbfgs`), written into

@@ -42,6 +42,8 @@ def check_out(out):
         raise ValueError(f"out: expected a file name ending in .jsonl or .csv, got {path!r}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise ValueError(f"out: the directory of {path!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"out: {path!r} is a directory, expected a file name")
     return path
 
 
@@ -49,15 +51,19 @@ def _csv_header(keys):
     return list(keys) + list(_TAIL)
 
 
-def _csv_line(row, keys):
+def _csv_text(cells):
     buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()
+
+
+def _csv_line(row, keys):
     versions = row["versions"]
-    csv.writer(buf, lineterminator="\n").writerow(
+    return _csv_text(
         [row["point"].get(k, "") for k in keys]
         + [json.dumps(row[k]) if row[k] is not None else "" for k in ("result", "error", "traceback")]
         + [row["host"], versions.get("python"), versions.get("numpy"),
            versions.get("mlpckpt"), row["start"], repr(row["duration_s"]), point_key(row["point"])])
-    return buf.getvalue()
 
 
 def _csv_row(cells):
@@ -69,12 +75,25 @@ def _csv_row(cells):
             "duration_s": float(cell["duration_s"])}
 
 
-def _cut_partial_line(path):
-    # A killed writer's partial last line: cut back to the last newline.
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            fh.truncate(data.rfind(b"\n") + 1)
+def _rows_of(path, keys, text):
+    """The rows of a file's complete lines ``text``; ValueError unless they are this sweep's."""
+    csv_file = path.endswith(".csv")
+    try:
+        if csv_file:
+            reader = csv.reader(io.StringIO(text, newline=""))
+            found = next(reader, None)
+            if found != _csv_header(keys):
+                raise ValueError(f"out: {path!r} has the columns {found}, expected {_csv_header(keys)} "
+                                 "(another sweep's file, or not one: choose another name, or resume=False)")
+            rows = [_csv_row(cells) for cells in reader]
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError, csv.Error) as e:
+        raise ValueError(f"out: {path!r} is not a sweep's {'CSV' if csv_file else 'JSON-lines'} "
+                         f"file ({type(e).__name__}: {e})") from None
+    if not all(isinstance(r, dict) and isinstance(r.get("point"), dict) for r in rows):
+        raise ValueError(f"out: {path!r} holds lines that are not sweep rows")
+    return rows
 
 
 def open_rows(path, keys, resume):
@@ -100,29 +119,22 @@ def open_rows(path, keys, resume):
         The file cannot be read as rows of this format, or (CSV) its header
         differs from this sweep's columns.
     """
-    csv_file = path.endswith(".csv")
-    header = ",".join(_csv_header(keys)) + "\n" if csv_file else ""
+    header = _csv_text(_csv_header(keys)) if path.endswith(".csv") else ""
     if not resume or not os.path.exists(path) or os.path.getsize(path) == 0:
         write_atomic(path, lambda fh: fh.write(header.encode()))
         return []
-    _cut_partial_line(path)
-    rows = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        try:
-            if csv_file:
-                reader = csv.reader(fh)
-                found = next(reader, None)
-                if found != _csv_header(keys):
-                    raise ValueError(f"out: {path!r} has the columns {found}, expected {_csv_header(keys)} "
-                                     "(another sweep's file: choose another name, or resume=False)")
-                rows = [_csv_row(cells) for cells in reader]
-            else:
-                rows = [json.loads(line) for line in fh if line.strip()]
-        except (json.JSONDecodeError, KeyError, IndexError, TypeError, csv.Error) as e:
-            raise ValueError(f"out: {path!r} is not a sweep's {'CSV' if csv_file else 'JSON-lines'} "
-                             f"file ({type(e).__name__}: {e})") from None
-    if not all(isinstance(r, dict) and isinstance(r.get("point"), dict) for r in rows):
-        raise ValueError(f"out: {path!r} holds lines that are not sweep rows")
+    with open(path, "rb") as fh:
+        data = fh.read()
+    complete, tail = data[: data.rfind(b"\n") + 1], data[data.rfind(b"\n") + 1 :]
+    try:
+        rows = _rows_of(path, keys, complete.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"out: {path!r} is not a sweep's file ({e})") from None
+    if tail:  # a killed writer's partial last row, cut off only in a file recognised as a sweep's
+        if path.endswith(".csv") and not complete or not path.endswith(".csv") and not tail.startswith(b'{"point"'):
+            raise ValueError(f"out: {path!r} ends in a line that is not a sweep row: {tail[:40]!r}")
+        with open(path, "rb+") as fh:
+            fh.truncate(len(complete))
     return rows
 
 

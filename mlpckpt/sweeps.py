@@ -99,8 +99,10 @@ def run_point(fn, point):
     result = error = tb = None
     try:
         value = fn(**point)
-        if not isinstance(value, dict):
-            raise TypeError(f"fn returned {type(value).__name__}, expected a dict")
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise TypeError(f"fn returned {type(value).__name__}"
+                            f"{'' if not isinstance(value, dict) else ' with keys that are not all str'}"
+                            ", expected a dict with str keys")
         result = json.loads(json.dumps(value, default=_jsonable))
     except Exception as e:  # recorded, and the sweep goes on
         error, tb = f"{type(e).__name__}: {e}", traceback.format_exc()

@@ -265,3 +265,20 @@ def test_wide_net_variance_follows_the_length_map():
     # and the test can tell a wrong theory apart: the prediction for sigma_w2 = 1.6 misses
     wrong = mf.length_path("tanh", 1.6 * 4.0 + sb, depth, 1.6, sb)
     assert np.any(np.abs(measured / wrong - 1.0) > 0.03)
+
+
+def test_just_above_the_edge_of_chaos_and_maps_stay_correlations():
+    # c' rounds to c just below 1: c* is 1 within rounding, not a bracketing error
+    for sw, sb in ((1.00000001, 0.0), (1.0 + 2e-16, 0.0)):
+        assert 0.0 <= mf.c_star("tanh", sw, sb) <= 1.0
+        xi_q, xi_c = mf.depth_scales("tanh", sw, sb)
+        assert xi_q > 1e6 and xi_c > 1e6
+    for name, c, sw, sb in (("tanh", 1.0, 1e4, 1.0), ("tanh", -1.0, 2.5, 0.0), ("sigmoid", 1.0, 1e-8, 0.0)):
+        out = mf.correlation_map(name, c, sw, sb)
+        assert -1.0 <= out <= 1.0
+        mf.correlation_map(name, out, sw, sb)  # iterating the map stays in its domain
+    for bad in (math.inf, -math.inf):
+        with pytest.raises(ValueError, match="q: expected a finite real"):
+            mf.length_map("tanh", bad, 1.0)
+        with pytest.raises(ValueError, match="q1: expected a finite real"):
+            mf.length_path("relu", bad, 3, 1.0)

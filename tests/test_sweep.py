@@ -45,6 +45,10 @@ def not_a_dict(x):
     return x
 
 
+def int_keys(x):
+    return {1: "a", "1": "b"}  # JSON would merge them silently
+
+
 GRID = {"depth": [3, 6], "sigma_w2": [1.0, 2.0]}
 
 
@@ -108,7 +112,9 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert rows[1]["error"] == "ArithmeticError: x = 2 is refused"
     assert "Traceback" in rows[1]["traceback"] and "failing_point" in rows[1]["traceback"]
     bad = mc.sweep(not_a_dict, {"x": [1]}, workers=0, progress=False)
-    assert bad[0]["error"] == "TypeError: fn returned int, expected a dict"
+    assert bad[0]["error"] == "TypeError: fn returned int, expected a dict with str keys"
+    bad = mc.sweep(int_keys, {"x": [1]}, workers=0, progress=False)
+    assert bad[0]["error"].startswith("TypeError: fn returned dict with keys that are not all str")
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
@@ -161,6 +167,30 @@ def test_a_file_that_is_not_a_sweep_is_refused(tmp_path):
     out.write_text("[1, 2]\n")
     with pytest.raises(ValueError, match="not sweep rows"):
         mc.sweep(failing_point, {"x": [1]}, workers=0, out=out, progress=False)
+
+
+@pytest.mark.parametrize("name,text", [("u.jsonl", "notes\nlast line, no newline"), ("s.jsonl", "precious"),
+                                       ("t.csv", "a,b\n1,2\n3,4")])
+def test_a_file_that_is_not_a_sweep_is_left_untouched(tmp_path, name, text):
+    out = tmp_path / name
+    out.write_text(text)
+    with pytest.raises(ValueError, match="out: "):
+        mc.sweep(failing_point, {"x": [1]}, workers=0, out=out, progress=False)
+    assert out.read_text() == text
+
+
+def test_csv_keys_with_commas_and_quotes_resume(tmp_path):
+    out = tmp_path / "k.csv"
+    grid = {"a,b": [1, 2], 'say "hi"': ["x, y", "é"]}
+    first = mc.sweep(lambda **p: {"n": len(p)}, grid, workers=0, out=out, progress=False)
+    again = mc.sweep(lambda **p: {"n": len(p)}, grid, workers=0, out=out, progress=False)
+    assert [r["start"] for r in again] == [r["start"] for r in first]
+
+
+def test_a_directory_is_not_an_out_file(tmp_path):
+    (tmp_path / "d.jsonl").mkdir()
+    with pytest.raises(ValueError, match="out: .* is a directory"):
+        mc.sweep(failing_point, {"x": [1]}, workers=0, out=tmp_path / "d.jsonl", progress=False)
 
 
 def test_progress_bar_on_stderr(capsys):
