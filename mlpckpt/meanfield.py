@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import activations as act
-from ._validate import check_choice
+from ._validate import check_choice, check_int, check_positive_float
 
 __all__ = [
     "length_map",
@@ -43,12 +43,7 @@ _CHUNK = 256  # rows of the 2-D rule evaluated at once
 
 def _check(activation, sigma_w2, sigma_b2):
     check_choice("activation", activation, act.ACTIVATIONS)
-    for name, value, low in (("sigma_w2", sigma_w2, 0.0), ("sigma_b2", sigma_b2, None)):
-        ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or (value <= 0 if low == 0.0 else value < 0):
-            want = "> 0" if low == 0.0 else ">= 0"
-            raise ValueError(f"{name}: expected a finite real {want}, got {value!r}")
-    return float(sigma_w2), float(sigma_b2)
+    return check_positive_float("sigma_w2", sigma_w2), _check_real("sigma_b2", sigma_b2, 0.0, math.inf)
 
 
 def _check_real(name, value, low, high):
@@ -138,11 +133,10 @@ def length_path(activation, q1, depth, sigma_w2, sigma_b2=0.0):
     ndarray, shape (depth,)
         Entry ``k - 1`` is the variance of an entry of ``z[k]``.
     """
-    if not isinstance(depth, (int, np.integer)) or isinstance(depth, bool) or depth < 1:
-        raise ValueError(f"depth: expected an int >= 1, got {depth!r}")
-    out = np.empty(int(depth))
+    depth = check_int("depth", depth)
+    out = np.empty(depth)
     out[0] = _check_real("q1", q1, 0.0, math.inf)
-    for k in range(1, int(depth)):
+    for k in range(1, depth):
         out[k] = length_map(activation, out[k - 1], sigma_w2, sigma_b2)
     return out
 

@@ -119,7 +119,8 @@ def open_rows(path, keys, resume):
         The file cannot be read as rows of this format, or (CSV) its header
         differs from this sweep's columns.
     """
-    header = _csv_text(_csv_header(keys)) if path.endswith(".csv") else ""
+    csv_file = path.endswith(".csv")
+    header = _csv_text(_csv_header(keys)) if csv_file else ""
     if not resume or not os.path.exists(path) or os.path.getsize(path) == 0:
         write_atomic(path, lambda fh: fh.write(header.encode()))
         return []
@@ -131,7 +132,7 @@ def open_rows(path, keys, resume):
     except UnicodeDecodeError as e:
         raise ValueError(f"out: {path!r} is not a sweep's file ({e})") from None
     if tail:  # a killed writer's partial last row, cut off only in a file recognised as a sweep's
-        if path.endswith(".csv") and not complete or not path.endswith(".csv") and not tail.startswith(b'{"point"'):
+        if not (complete if csv_file else tail.startswith(b'{"point"')):  # CSV: after its header
             raise ValueError(f"out: {path!r} ends in a line that is not a sweep row: {tail[:40]!r}")
         with open(path, "rb+") as fh:
             fh.truncate(len(complete))

@@ -86,6 +86,16 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+def _row(point, result, error, tb, start, duration):
+    return {"point": point, "result": result, "error": error, "traceback": tb, "host": socket.gethostname(),
+            "versions": {"python": platform.python_version(), "numpy": np.__version__, "mlpckpt": __version__},
+            "start": start.isoformat(timespec="milliseconds"), "duration_s": duration}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 def run_point(fn, point):
     """Run ``fn(**point)`` and return its row (never raises for ``fn``'s errors).
 
@@ -94,8 +104,7 @@ def run_point(fn, point):
     ``versions`` (python, numpy, mlpckpt), ``start`` (UTC, ISO 8601) and
     ``duration_s``.
     """
-    start = datetime.datetime.now(datetime.timezone.utc)
-    t0 = time.perf_counter()
+    start, t0 = _now(), time.perf_counter()
     result = error = tb = None
     try:
         value = fn(**point)
@@ -106,16 +115,12 @@ def run_point(fn, point):
         result = json.loads(json.dumps(value, default=_jsonable))
     except Exception as e:  # recorded, and the sweep goes on
         error, tb = f"{type(e).__name__}: {e}", traceback.format_exc()
-    return {"point": point, "result": result, "error": error, "traceback": tb, "host": socket.gethostname(),
-            "versions": {"python": platform.python_version(), "numpy": np.__version__, "mlpckpt": __version__},
-            "start": start.isoformat(timespec="milliseconds"), "duration_s": time.perf_counter() - t0}
+    return _row(point, result, error, tb, start, time.perf_counter() - t0)
 
 
 def _lost(point, exc):
     # The engine, not fn, failed (a worker killed, a pickling error): a row all the same.
-    row = run_point(lambda **_: None, point)
-    row.update(error=f"{type(exc).__name__}: {exc}", traceback=None, duration_s=0.0)
-    return row
+    return _row(point, None, f"{type(exc).__name__}: {exc}", None, _now(), 0.0)
 
 
 def _in_process(fn, points, done):

@@ -59,7 +59,7 @@ def _central_diff_grads(net, X, Y, loss):
 # -- fixtures: tests take the helpers as arguments (conftest is never imported)
 
 
-@pytest.fixture(name="make_data")
+@pytest.fixture(name="make_data", scope="session")  # a pure function: hypothesis tests may take it
 def _make_data_fixture():
     """``make_data(sizes, batch, loss, seed=0, dtype="float64") -> (X, Y)``."""
     return _make_data

@@ -20,16 +20,6 @@ def _strategies(n):
             mc.Actions(sqrt_actions), None]
 
 
-def _data(sizes, batch, loss, seed=0, dtype="float64"):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((sizes[0], batch)).astype(dtype)
-    if loss == "cross_entropy":
-        return X, rng.integers(0, sizes[-1], size=batch)
-    if loss == "bce":
-        return X, rng.random((sizes[-1], batch)).astype(dtype)
-    return X, rng.standard_normal((sizes[-1], batch)).astype(dtype)
-
-
 _PHI = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
         "identity": lambda z: z, "softplus": lambda z: np.logaddexp(0, z),
         "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z)}
@@ -93,9 +83,9 @@ CASES = [  # sizes, activation, output, loss
 
 
 @pytest.mark.parametrize("sizes,activation,output,loss", CASES)
-def test_figures_match_an_independent_pass(sizes, activation, output, loss):
+def test_figures_match_an_independent_pass(sizes, activation, output, loss, make_data):
     net = mc.MLP(sizes, activation=activation, output=output, init=mc.Gaussian(1.7, 0.1), seed=1)
-    X, Y = _data(sizes, 33, loss, seed=2)
+    X, Y = make_data(sizes, 33, loss, seed=2)
     stats = mc.LayerStats()
     net.loss_and_grad(X, Y, loss=loss, strategy=mc.Sqrt(), record=stats)
     ref = _reference(net, X, Y, loss)
@@ -106,9 +96,9 @@ def test_figures_match_an_independent_pass(sizes, activation, output, loss):
 
 
 @pytest.mark.parametrize("sizes,activation,output,loss", CASES)
-def test_bitwise_neutral_and_the_same_figures_for_every_strategy(sizes, activation, output, loss):
+def test_bitwise_neutral_and_the_same_figures_for_every_strategy(sizes, activation, output, loss, make_data):
     net = mc.MLP(sizes, activation=activation, output=output, seed=3)
-    X, Y = _data(sizes, 17, loss, seed=4)
+    X, Y = make_data(sizes, 17, loss, seed=4)
     base_loss, base = net.loss_and_grad(X, Y, loss=loss, strategy=mc.StoreAll())
     first = None
     for strategy in _strategies(net.n_layers):
@@ -124,12 +114,12 @@ def test_bitwise_neutral_and_the_same_figures_for_every_strategy(sizes, activati
         assert np.array_equal(rows, first), strategy  # figures of the first pass, whatever is recomputed
 
 
-def test_recomputation_is_never_counted_twice(monkeypatch):
+def test_recomputation_is_never_counted_twice(monkeypatch, make_data):
     calls = []
     original = layerstats.Recorder.z
     monkeypatch.setattr(layerstats.Recorder, "z", lambda self, k, M, b: (calls.append(k), original(self, k, M, b)))
     net = mc.MLP([4] * 21, seed=0)
-    X, Y = _data(net.sizes, 8, "mse")
+    X, Y = make_data(net.sizes, 8, "mse")
     sched = mc.plan(net, 8, mc.Revolve(2))
     assert sched.forward_evals > 2 * net.n_layers  # it does recompute
     net.loss_and_grad(X, Y, strategy=mc.Revolve(2), record=mc.LayerStats())
@@ -142,10 +132,10 @@ def test_recomputation_is_never_counted_twice(monkeypatch):
        which=st.integers(0, 7), out=st.booleans(), ws=st.booleans(), fortran=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_hypothesis_neutral_over_sizes_dtypes_layouts(depth, width, batch, dtype, act, which, out, ws,
-                                                      fortran, seed):
+                                                      fortran, seed, make_data):
     sizes = [width + 1] + [width] * depth + [2]
     net = mc.MLP(sizes, activation=act, dtype=dtype, init=mc.Gaussian(1.3, 0.2), seed=seed)
-    X, Y = _data(sizes, batch, "mse", seed=seed, dtype=dtype)
+    X, Y = make_data(sizes, batch, "mse", seed=seed, dtype=dtype)
     if fortran:
         X = np.asfortranarray(X)
     strategy = _strategies(net.n_layers)[which]
@@ -161,9 +151,9 @@ def test_hypothesis_neutral_over_sizes_dtypes_layouts(depth, width, batch, dtype
         np.testing.assert_allclose(getattr(stats, f), ref[f], rtol=tol, atol=tol * 1e-2, err_msg=f)
 
 
-def test_fit_keeps_one_row_per_epoch_from_its_last_step():
+def test_fit_keeps_one_row_per_epoch_from_its_last_step(make_data):
     sizes = (3, 6, 6, 2)
-    X, Y = _data(sizes, 20, "mse", seed=5)
+    X, Y = make_data(sizes, 20, "mse", seed=5)
     net = mc.MLP(sizes, seed=6)
     twin = mc.MLP(sizes, seed=6)
     stats = mc.LayerStats()
@@ -181,9 +171,9 @@ def test_fit_keeps_one_row_per_epoch_from_its_last_step():
 
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_fit_is_bitwise_the_same_with_a_recorder(fuse, optimizer):
+def test_fit_is_bitwise_the_same_with_a_recorder(fuse, optimizer, make_data):
     sizes = (4,) + (5,) * 6 + (3,)
-    X, Y = _data(sizes, 30, "cross_entropy", seed=7)
+    X, Y = make_data(sizes, 30, "cross_entropy", seed=7)
     a = mc.MLP(sizes, output="softmax", seed=8)
     b = mc.MLP(sizes, output="softmax", seed=8)
     kw = dict(loss="cross_entropy", epochs=4, batch_size=None if fuse else 7, optimizer=optimizer,
@@ -197,9 +187,9 @@ def test_fit_is_bitwise_the_same_with_a_recorder(fuse, optimizer):
     assert stats.z_mean.shape == (a.n_layers,)
 
 
-def test_fit_stopped_by_callback_has_rows_for_the_epochs_run():
+def test_fit_stopped_by_callback_has_rows_for_the_epochs_run(make_data):
     sizes = (3, 4, 2)
-    X, Y = _data(sizes, 10, "mse")
+    X, Y = make_data(sizes, 10, "mse")
     stats = mc.LayerStats()
     mc.MLP(sizes).fit(X, Y, epochs=5, batch_size=4, callback=lambda e, loss: e == 1, record=stats)
     assert stats.a_var.shape == (2, 2)
@@ -207,12 +197,12 @@ def test_fit_stopped_by_callback_has_rows_for_the_epochs_run():
 
 @pytest.mark.parametrize("strategy", [mc.StoreAll(), mc.Sqrt(), mc.Revolve(3)])
 @pytest.mark.parametrize("output,loss", [("identity", "mse"), ("softmax", "cross_entropy")])
-def test_no_activation_sized_memory(strategy, output, loss):
+def test_no_activation_sized_memory(strategy, output, loss, make_data):
     """A deep narrow net: the recorder's own bytes (its row, per-layer flags, a
     bias-sized vector) and nothing that scales with the batch."""
     sizes = [64] * 101 + [10]
     net = mc.MLP(sizes, output=output, seed=0)
-    X, Y = _data(sizes, 1024, loss)
+    X, Y = make_data(sizes, 1024, loss)
     activation = 64 * 1024 * 8  # 512 KiB
     out = net.zeros_like_grads()
     run = lambda record=None: net.loss_and_grad(X, Y, loss=loss, strategy=strategy, out=out,  # noqa: E731
@@ -225,11 +215,11 @@ def test_no_activation_sized_memory(strategy, output, loss):
     assert with_stats - without <= own < activation / 8, (with_stats, without)
 
 
-def test_backends_are_neutral_and_agree_with_numpy():
+def test_backends_are_neutral_and_agree_with_numpy(make_data):
     torch = pytest.importorskip("torch")
     sizes = (4, 7, 7, 7, 3)
     net = mc.MLP(sizes, output="softmax", seed=2)
-    X, Y = _data(sizes, 9, "cross_entropy")
+    X, Y = make_data(sizes, 9, "cross_entropy")
     ref = mc.LayerStats()
     net.loss_and_grad(X, Y, loss="cross_entropy", record=ref)
     for backend in ("torch", "array_api_strict"):
@@ -250,17 +240,17 @@ def test_backends_are_neutral_and_agree_with_numpy():
             np.testing.assert_allclose(getattr(stats, f), getattr(ref, f), rtol=1e-12, atol=1e-15, err_msg=f)
 
 
-def test_deep_width_8_net_of_3000_layers():
+def test_deep_width_8_net_of_3000_layers(make_data):
     net = mc.MLP([8] * 3001, init="orthogonal", seed=0)
-    X, Y = _data(net.sizes, 4, "mse")
+    X, Y = make_data(net.sizes, 4, "mse")
     stats = mc.LayerStats()
     net.loss_and_grad(X, Y, strategy=mc.Sqrt(), record=stats)
     assert stats.da_norm.shape == (3000,) and np.all(stats.dW_norm > 0)
 
 
-def test_bad_record_and_empty_stats_are_refused():
+def test_bad_record_and_empty_stats_are_refused(make_data):
     net = mc.MLP([2, 3, 1])
-    X, Y = _data(net.sizes, 4, "mse")
+    X, Y = make_data(net.sizes, 4, "mse")
     for bad in ({}, mc.LayerStats, "stats", [mc.LayerStats()]):
         with pytest.raises(ValueError, match="record: expected an mc.LayerStats or None"):
             net.loss_and_grad(X, Y, record=bad)
@@ -271,9 +261,9 @@ def test_bad_record_and_empty_stats_are_refused():
     assert repr(mc.LayerStats()) == "LayerStats(empty)"
 
 
-def test_a_failed_call_leaves_the_last_good_row():
+def test_a_failed_call_leaves_the_last_good_row(make_data):
     net = mc.MLP([2, 3, 1])
-    X, Y = _data(net.sizes, 4, "mse")
+    X, Y = make_data(net.sizes, 4, "mse")
     stats = mc.LayerStats()
     net.loss_and_grad(X, Y, record=stats)
     before = stats.to_dict()
@@ -283,12 +273,12 @@ def test_a_failed_call_leaves_the_last_good_row():
     assert stats.to_dict() == before
 
 
-def test_float32_figures_are_summed_in_float64_about_the_mean():
+def test_float32_figures_are_summed_in_float64_about_the_mean(make_data):
     """Biases of 1000 and tiny weights: E[z^2] - E[z]^2 in float32 would be noise or negative."""
     net = mc.MLP([5, 64, 64, 1], activation="relu", dtype="float32", init=mc.Gaussian(1e-2, 0.0), seed=0)
     for b in net.biases:
         b[...] = 1000.0
-    X, Y = _data(net.sizes, 512, "mse", dtype="float32")
+    X, Y = make_data(net.sizes, 512, "mse", dtype="float32")
     stats = mc.LayerStats()
     net.loss_and_grad(X, Y, record=stats)
     ref = _reference(net, X, Y, "mse")  # float64 arithmetic on the float32 parameters
@@ -299,9 +289,9 @@ def test_float32_figures_are_summed_in_float64_about_the_mean():
     np.testing.assert_allclose(stats.z_mean, ref["z_mean"], rtol=1e-6)
 
 
-def test_a_failed_fit_leaves_the_record_and_a_callback_may_use_it():
+def test_a_failed_fit_leaves_the_record_and_a_callback_may_use_it(make_data):
     net = mc.MLP([2, 3, 1])
-    X, Y = _data(net.sizes, 8, "mse")
+    X, Y = make_data(net.sizes, 8, "mse")
     stats = mc.LayerStats()
     net.loss_and_grad(X, Y, record=stats)
     before = stats.to_dict()
