@@ -266,8 +266,9 @@ def test_dask_failing_point_and_resumed_retry(cluster, tmp_path):
 
 # ---- mlpckpt bench memory through the runner -------------------------------------------
 
-_MEMORY_FIELDS = ("depth", "strategy", "measured_peak_bytes_out", "predicted_peak_bytes_out",
-                  "forward_evals_counted", "forward_evals_plan", "max_stored", "error")
+#: what a child computes exactly, wherever it runs
+_EXACT_FIELDS = ("depth", "strategy", "predicted_peak_bytes_out", "forward_evals_counted", "forward_evals_plan",
+                 "max_stored", "error")
 
 
 def _bench(tmp_path, name, **engine):
@@ -276,14 +277,19 @@ def _bench(tmp_path, name, **engine):
     rows, _ = bench.run_memory(depths=(4,), width=8, batch=4, strategies=("storeall", "sqrt"), repeats=1,
                                out_dir=str(tmp_path / name), plot=False, progress=False, **engine)
     assert all(r["time_median_s"] for r in rows)  # timed afterwards, here
-    return [tuple(r[f] for f in _MEMORY_FIELDS) for r in rows]
+    return [tuple(r[f] for f in _EXACT_FIELDS) for r in rows], [r["measured_peak_bytes_out"] for r in rows]
 
 
 def test_bench_memory_on_workers_and_dask_measures_the_same(cluster, tmp_path):
-    here = _bench(tmp_path, "here")
+    """The same plan, evaluations and storage from every engine. A tracemalloc peak of these
+    ~4.5 KB calls moves by a few dozen bytes from one fresh child to the next (Python's own
+    objects; 4536 vs 4594 B seen once), so the measured peaks agree within 2%."""
+    here, peaks = _bench(tmp_path, "here")
     assert all(r[-1] is None for r in here)
-    assert _bench(tmp_path, "workers", workers=2) == here
-    assert _bench(tmp_path, "dask", scheduler=cluster.scheduler_address) == here
+    for engine in (dict(workers=2), dict(scheduler=cluster.scheduler_address)):
+        exact, measured = _bench(tmp_path, "engine", **engine)
+        assert exact == here, engine
+        assert all(abs(m - p) <= 0.02 * p for m, p in zip(measured, peaks)), (engine, measured, peaks)
 
 
 def test_bench_cli_refuses_workers_with_scheduler(capsys, tmp_path):
