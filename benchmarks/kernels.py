@@ -22,7 +22,8 @@ import time
 
 import numpy as np
 
-from mlpckpt import activations, fastkernels
+from mlpckpt.core import _activations as activations
+from mlpckpt.execution import _compiled as fastkernels
 
 L = np.longdouble
 REFERENCE = {

@@ -9,7 +9,7 @@ All options: ``python benchmarks/memory_vs_depth.py --help``.
 
 import sys
 
-from mlpckpt.cli import main
+from mlpckpt.cli._main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", "memory", *sys.argv[1:]]))

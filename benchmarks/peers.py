@@ -136,7 +136,7 @@ def one_case(n, dtype, args, torch, jax, machine):
     import numpy as np
 
     import mlpckpt as mc
-    from mlpckpt.kernels import kernels_for
+    from mlpckpt.execution._kernels import kernels_for
     from peers_sides import floor_variants, jax_variants, mlpckpt_variants, torch_backend_variants, torch_variants
 
     w, batch = args.width, args.batch
@@ -162,7 +162,7 @@ def one_case(n, dtype, args, torch, jax, machine):
         variants.update(side)
     torch_memory = None
     if torch is not None:  # mlpckpt on torch tensors, beside torch's own, by the same allocator
-        from mlpckpt.backends import get_backend
+        from mlpckpt.backends._backends._backends import get_backend
         from mlpckpt.bench.devmeasure import device_peak
 
         for nm, (step, grads) in torch_backend_variants(net, X, Y, torch).items():

@@ -30,7 +30,7 @@ def machine_info(core, torch, jax):
 
     import numpy as np
 
-    import mlpckpt.kernels as mk
+    import mlpckpt.execution._kernels as mk
     from mlpckpt.bench.measure import cpu_info
 
     cpu = cpu_info()

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 import mlpckpt as mc
-from mlpckpt.layers import layer_forward
+from mlpckpt.execution._layers import layer_forward
 
 
 def segments_for(n):

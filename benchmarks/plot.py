@@ -6,7 +6,7 @@ A thin wrapper over ``mlpckpt bench plot``::
 
 import sys
 
-from mlpckpt.cli import main
+from mlpckpt.cli._main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", "plot", *sys.argv[1:]]))

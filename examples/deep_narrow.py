@@ -18,7 +18,7 @@ import tracemalloc
 import numpy as np
 
 import mlpckpt as mc
-from mlpckpt.plan import parse
+from mlpckpt.planning._plan import parse
 
 MIB = 2**20
 

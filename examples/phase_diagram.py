@@ -8,7 +8,7 @@ script measures it on scikit-learn's digits:
 * left: held-out accuracy of width-64 tanh nets, ``init=mc.Gaussian(sigma_w2,
   0.05)``, softmax cross-entropy, plain SGD (lr 0.02, batch 64) for a fixed
   number of epochs with Sqrt checkpointing, over a grid of sigma_w2 and
-  depth, with ``6 xi_c(sigma_w2)`` from :mod:`mlpckpt.meanfield` drawn over it;
+  depth, with ``6 xi_c(sigma_w2)`` from :mod:`mlpckpt.experiments.meanfield` drawn over it;
 * right: how narrow nets depart from the wide-net theory: the median relative
   deviation of the measured variance of ``z[k]`` (``mc.LayerStats`` on the
   first forward pass at initialisation) from the length map's prediction,

@@ -7,23 +7,24 @@ gradients bitwise equal to plain backprop, and numerical gradient checks.
 
 from ._version import __version__
 
-from .inputs import Grads
-from .mlp import MLP
-from .inits import Gaussian
-from .layerstats import LayerStats
-from .sweeps import sweep
-from .netfile import load
-from .budget import Budget
-from .plan import pareto, plan
-from .schedule import Schedule
-from .spec import NetSpec
-from .strategies import Actions, Revolve, Segments, Sqrt, StoreAll, Strategy
-from .optim import SGD, Adam, Optimizer
-from .netcheck import gradcheck
-from .report import GradcheckReport
-from .verify import check_gradients
-from .workspace import Workspace
-from .kernels import get_kernels, set_kernels
+from .model._batch import Grads
+from .model._mlp import MLP
+from .core._inits import Gaussian
+from .experiments._layerstats import LayerStats
+from .experiments._sweeps import sweep
+from .model._load import load
+from .planning._budget import Budget
+from .planning._plan import pareto, plan
+from .planning._schedule import Schedule
+from .model._spec import NetSpec
+from .planning._strategies import Actions, Revolve, Segments, Sqrt, StoreAll, Strategy
+from .training._optimizers import SGD, Adam, Optimizer
+from .verification._gradcheck import gradcheck
+from .verification._report import GradcheckReport
+from .verification._checker import check_gradients
+from .execution._workspace import Workspace
+from .execution._kernels import get_kernels, set_kernels
+from .experiments import meanfield  # public module: from mlpckpt import meanfield
 
 __all__ = [
     "MLP",

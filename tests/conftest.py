@@ -82,9 +82,9 @@ def _run_schedule_fixture():
     """``run_schedule(net, X, Y, loss, strategy, grads=None, on_layer=None)``:
     the executor's Result (loss, dW, db, forward_evals) for validated X, Y,
     compiled through the planner as loss_and_grad compiles it."""
-    from mlpckpt import backprop
-    from mlpckpt.inputs import target_form
-    from mlpckpt.plan import check_strategy, compile_actions, make_call
+    from mlpckpt.execution import _executor as backprop
+    from mlpckpt.model._batch import target_form
+    from mlpckpt.planning._plan import check_strategy, compile_actions, make_call
 
     def run(net, X, Y, loss, strategy, grads=None, on_layer=None):
         call = make_call(net, X.shape[1], loss, grads is not None, on_layer is not None,
@@ -114,7 +114,8 @@ def _measured_peak_fixture():
 def tanh_derivative_off(monkeypatch):
     """tanh' scaled by 1.001 in the backward pass (the forward is untouched):
     a planted bug every gradient check must catch."""
-    from mlpckpt import activations, kernels
+    from mlpckpt.core import _activations as activations
+    from mlpckpt.execution import _kernels as kernels
 
     forward, mul_derivative = activations.ACTIVATIONS["tanh"]
 
@@ -125,7 +126,7 @@ def tanh_derivative_off(monkeypatch):
 
     monkeypatch.setitem(activations.ACTIVATIONS, "tanh", (forward, wrong))
     if kernels.get_kernels()[1] == "numba":  # the compiled path gets the same bug
-        from mlpckpt import fastkernels
+        from mlpckpt.execution import _compiled as fastkernels
 
         compiled = fastkernels.DERIVATIVE["tanh"]
 

@@ -3,12 +3,12 @@ exact (peak, evaluations) Pareto frontier over all of them.
 
 Not a test module (no ``test_`` prefix); the tests import it as a sibling
 (pytest puts ``tests/`` on ``sys.path``). Nothing here uses
-:mod:`mlpckpt.budget`: schedules are enumerated from the action vocabulary
+:mod:`mlpckpt.planning._budget`: schedules are enumerated from the action vocabulary
 (DESIGN.md, "The action vocabulary") and priced by the library's own memory
-model, :func:`mlpckpt.memory.simulate` (and, for the final answers,
+model, :func:`mlpckpt.planning._memory.simulate` (and, for the final answers,
 ``mc.plan(..., mc.Actions(schedule))``).
 
-Reduced forms. Under :func:`mlpckpt.memory.simulate` two rewritings of a
+Reduced forms. Under :func:`mlpckpt.planning._memory.simulate` two rewritings of a
 schedule change neither its events' bytes nor its evaluations, so the
 searches below only use the reduced vocabulary:
 
@@ -26,9 +26,9 @@ and the tests check on small chains that the reduction loses nothing.
 """
 
 import mlpckpt as mc
-from mlpckpt import memory
-from mlpckpt.actions import BACKWARD, FORWARD, LOSS
-from mlpckpt.plan import make_call
+from mlpckpt.planning import _memory as memory
+from mlpckpt.planning._actions import BACKWARD, FORWARD, LOSS
+from mlpckpt.planning._plan import make_call
 
 __all__ = ["all_schedules", "frontier", "frontier_of", "best_at", "smallest_peak", "price"]
 
@@ -120,7 +120,7 @@ def frontier(net, batch, loss="mse", out=False, fuse_update=False, targets="labe
     A search over states (held set, loss done, next backward layer) that
     keeps, per state, the Pareto set of (peak so far, evaluations so far) of
     the prefixes reaching it, each prefix priced by
-    :func:`mlpckpt.memory.simulate`. Exhaustive up to dominance: every later
+    :func:`mlpckpt.planning._memory.simulate`. Exhaustive up to dominance: every later
     event's bytes are ``base + held + top[t] + its own term``, read off the
     state alone, and later evaluations do not depend on the past either, so
     whatever follows a state costs the same whatever led there; a prefix

@@ -5,8 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from mlpckpt.actions import BACKWARD, FORWARD, LOSS, check_actions, count_forward_evals, format_action, timeline
-from mlpckpt.plan import Call, compile_actions, plan_call
+from mlpckpt.planning._actions import (
+    BACKWARD,
+    FORWARD,
+    LOSS,
+    check_actions,
+    count_forward_evals,
+    format_action,
+    timeline,
+)
+from mlpckpt.planning._plan import Call, compile_actions, plan_call
 
 
 def call(n):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-import mlpckpt.layers
+import mlpckpt.execution._layers
 from conftest import _make_data
 
 F, L, B = 0, 1, 2
@@ -100,8 +100,8 @@ def test_wrong_depth_fails_before_any_layer_and_leaves_the_weights(monkeypatch, 
     X, Y = _make_data(sizes, 8, "mse", seed=2)
     before = [w.copy() for w in net.weights] + [b.copy() for b in net.biases]
     calls = []
-    real = mlpckpt.layers.layer_forward
-    monkeypatch.setattr(mlpckpt.layers, "layer_forward", lambda *a: calls.append(1) or real(*a))
+    real = mlpckpt.execution._layers.layer_forward
+    monkeypatch.setattr(mlpckpt.execution._layers, "layer_forward", lambda *a: calls.append(1) or real(*a))
     strat = mc.Actions(SCHEDULE3)
     with pytest.raises(ValueError, match=r"Actions is a schedule for 3 layers, the net has"):
         if where == "fit":

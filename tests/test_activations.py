@@ -4,7 +4,7 @@ complex safety."""
 import numpy as np
 import pytest
 
-from mlpckpt import activations as A
+from mlpckpt.core import _activations as A
 
 NAMES = sorted(A.ACTIVATIONS)
 REFERENCE = {

@@ -324,7 +324,7 @@ class _FakeCuda:
 
 
 def test_cuda_determinism_warning_once_and_only_when_recomputing(monkeypatch):
-    from mlpckpt import placement
+    from mlpckpt.model import _across_backends as placement
 
     monkeypatch.setattr(placement, "_WARNED", [])
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
@@ -350,7 +350,7 @@ def test_cuda_determinism_warning_once_and_only_when_recomputing(monkeypatch):
 
 def test_bench_memory_on_torch_writes_the_backends_figures(tmp_path, capsys):
     from mlpckpt.bench import read_csv
-    from mlpckpt.cli import main
+    from mlpckpt.cli._main import main
 
     argv = ["bench", "memory", "--depths", "8,16", "--strategies", "storeall,sqrt", "--repeats", "1",
             "--width", "16", "--batch", "32", "--backend", "torch", "--out", str(tmp_path)]

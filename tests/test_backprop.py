@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from mlpckpt.losses import output_for
+from mlpckpt.core import _activations as activations
+from mlpckpt.core._losses import output_for
 
 STRATEGIES = [mc.Sqrt(), mc.Segments(1), mc.Segments(2), mc.Segments(3), mc.Revolve(0), mc.Revolve(1),
               mc.Revolve(2), mc.Revolve(5)]
@@ -40,7 +41,7 @@ def test_every_strategy_bitwise_equal(depth, loss, dtype, make_data):
     depth=st.integers(1, 40),
     width=st.lists(st.integers(1, 7), min_size=41, max_size=41),
     batch=st.integers(1, 6),
-    activation=st.sampled_from(sorted(mc.activations.ACTIVATIONS)),
+    activation=st.sampled_from(sorted(activations.ACTIVATIONS)),
     loss=st.sampled_from(["mse", "bce", "cross_entropy"]),
     which=st.integers(0, 3),
     param=st.integers(0, 12),

@@ -80,8 +80,8 @@ def test_mib():
 def test_bench_and_cli_import_without_matplotlib():
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"  # any import of it fails
-        "import mlpckpt.bench, mlpckpt.cli\n"
-        "from mlpckpt.cli import main\n"
+        "import mlpckpt.bench, mlpckpt.cli._main\n"
+        "from mlpckpt.cli._main import main\n"
         "assert main(['plan', '--sizes', '4,4', '--strategy', 'sqrt']) == 0\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt import bench
-from mlpckpt.cli import main
+from mlpckpt.cli._main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 COMMITTED = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv"

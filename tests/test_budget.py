@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt._validate import parse_bytes
-from mlpckpt.losses import output_for
-from mlpckpt.strategies import griewank_t
+from mlpckpt.core._validate import parse_bytes
+from mlpckpt.core._losses import output_for
+from mlpckpt.planning._strategies import griewank_t
 
 
 def test_budget_parses_units():

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import exact, held, memory
-from mlpckpt.actions import check_actions, count_forward_evals
+from mlpckpt.planning import _exact as exact, _held as held, _memory as memory
+from mlpckpt.planning._actions import check_actions, count_forward_evals
 
-plan_mod = importlib.import_module("mlpckpt.plan")
-budget_mod = importlib.import_module("mlpckpt.budget")
+plan_mod = importlib.import_module("mlpckpt.planning._plan")
+budget_mod = importlib.import_module("mlpckpt.planning._budget")
 
 
 def _model(sizes, batch, out, fuse=False, loss="mse", output="identity"):

@@ -2,7 +2,7 @@
 
 The reference (tests/enumerate_schedules.py) enumerates schedules of the
 action vocabulary and keeps the exact (peak, evaluations) frontier, priced
-by the library's memory model; it never calls mlpckpt.budget. ``Budget(b)``
+by the library's memory model; it never calls mlpckpt.planning._budget. ``Budget(b)``
 must give the frontier's answer at every budget, and ``pareto`` the frontier.
 """
 
@@ -17,9 +17,9 @@ import pytest
 
 import enumerate_schedules as es
 import mlpckpt as mc
-from mlpckpt import chain, memory
-from mlpckpt.actions import BACKWARD, FORWARD, LOSS, check_actions
-from mlpckpt.plan import make_call
+from mlpckpt.planning import _long_chains as chain, _memory as memory
+from mlpckpt.planning._actions import BACKWARD, FORWARD, LOSS, check_actions
+from mlpckpt.planning._plan import make_call
 
 # (loss, output, targets): every loss with every output it accepts
 LOSSES = [
@@ -288,7 +288,7 @@ def test_issue_uneven_bce_ten_layers():
 
 
 def check_chain(seeds):
-    """mlpckpt.chain.search on short chains: its schedule fits the budget
+    """mlpckpt.planning._long_chains.search on short chains: its schedule fits the budget
     and evaluates as it says, its lower bound is at most the optimum, and
     it offers nothing where nothing fits (budgets as in check_case, plus
     one byte under the smallest and half of it). A missing schedule where

@@ -1,4 +1,4 @@
-"""mlpckpt.cli: the command line. Bad arguments are refused by argparse
+"""mlpckpt.cli._main: the command line. Bad arguments are refused by argparse
 (one stderr line naming the option, exit status 2, no traceback); every
 sub-command prints what the library computes.
 
@@ -16,8 +16,8 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt import __version__
-from mlpckpt.cli import build_parser, main
-from mlpckpt.strategies import griewank_t
+from mlpckpt.cli._main import build_parser, main
+from mlpckpt.planning._strategies import griewank_t
 
 NET = ["--sizes", "3,4,2"]
 COMMITTED = str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv")
@@ -335,7 +335,7 @@ def test_bounds_are_named(argv, message, capsys):
 
 
 def test_a_net_too_big_to_build_names_its_bytes_and_the_bound(capsys, monkeypatch):
-    from mlpckpt import _cli_args
+    from mlpckpt.cli._main import _args as _cli_args
 
     # 100,000 x 100,000 float64 weights, three layers: 240,002,400,000 B and the batch
     assert main(["gradcheck", "--width", "100000", "--depth", "3"]) == 2
@@ -357,7 +357,7 @@ def test_memory_and_overflow_errors_are_one_line_as_a_last_resort(exc, capsys, m
     def boom(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr("mlpckpt.cli.plan", boom)
+    monkeypatch.setattr("mlpckpt.cli._main.plan", boom)
     assert main(["plan", "--sizes", "3,4,2"]) == 2
     printed = capsys.readouterr()
     assert printed.err.count("\n") == 1 and printed.err.startswith("mlpckpt plan: error: ")
@@ -376,8 +376,8 @@ def _traced_main(argv, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("plan drew weights")
 
-    monkeypatch.setattr("mlpckpt.params.init_params", never)
-    monkeypatch.setattr("mlpckpt.mlp.init_params", never)
+    monkeypatch.setattr("mlpckpt.core._params.init_params", never)
+    monkeypatch.setattr("mlpckpt.model._mlp.init_params", never)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]

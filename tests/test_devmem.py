@@ -1,4 +1,4 @@
-"""The device memory model (mlpckpt.devcosts) against what PyTorch allocates:
+"""The device memory model (mlpckpt.planning._device_costs) against what PyTorch allocates:
 on the CPU through the profiler's memory events (the only count PyTorch
 keeps there), on CUDA through its caching allocator's peak (skipped without
 a GPU; benchmarks/gpu_check.py runs it). The contract is NumPy's:
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import devcosts
+from mlpckpt.planning import _device_costs as devcosts
 from mlpckpt.bench.devmeasure import device_peak
 
 torch = pytest.importorskip("torch")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-fastmath = pytest.importorskip("mlpckpt.fastmath")
-from mlpckpt import fastkernels  # noqa: E402
+fastmath = pytest.importorskip("mlpckpt.execution._fastmath")
+from mlpckpt.execution import _compiled as fastkernels  # noqa: E402
 mp = pytest.importorskip("mpmath")
 
 mp.mp.prec = 200
@@ -130,7 +130,7 @@ def test_bias_fused_and_derivative_leaves_a(name):
 @pytest.mark.parametrize("name", ["identity", "relu", "leaky_relu"])
 def test_piecewise_maps_equal_numpy_bitwise(name):
     # the non-smooth maps are exact in both paths: the same bits as NumPy's
-    from mlpckpt import activations
+    from mlpckpt.core import _activations as activations
 
     rng = np.random.default_rng(5)
     z = np.concatenate([rng.standard_normal((4, 50)) * 1e3, np.array([[0.0, -0.0, np.nan, np.inf, -np.inf] * 10] * 4)], axis=1)

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from mlpckpt import _files
-from mlpckpt import io as mio
+from mlpckpt.io import _atomic as _files
+from mlpckpt.io import _records as mio
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 

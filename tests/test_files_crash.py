@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import _files
+from mlpckpt.io import _atomic as _files
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and stale-temporary removal are POSIX")
 

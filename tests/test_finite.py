@@ -196,7 +196,7 @@ def test_backward_overflow_fused_names_the_updated_layers(strategy):
 @pytest.mark.parametrize("strategy", STRATEGIES[1:], ids=repr)
 @pytest.mark.parametrize("loss", ["mse", "bce", "cross_entropy"])
 def test_finite_values_bitwise_unchanged(strategy, loss, make_data):
-    from mlpckpt.losses import output_for
+    from mlpckpt.core._losses import output_for
 
     net = mc.MLP([4, 6, 6, 6, 3], output=output_for(loss), seed=2)
     X, Y = make_data(net.sizes, 9, loss)

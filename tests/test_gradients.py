@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt.losses import output_for
+from mlpckpt.core._losses import output_for
 
 SMOOTH = ["identity", "sigmoid", "tanh", "softplus"]
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mlpckpt as mc
-from mlpckpt.inits import Gaussian, check_init, init_name
-from mlpckpt.params import INITS
+from mlpckpt.core._inits import Gaussian, check_init, init_name
+from mlpckpt.core._params import INITS
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

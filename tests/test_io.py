@@ -1,4 +1,4 @@
-"""Save / load (mlpckpt.io records and mc.load): round trip, no pickle, corrupt and
+"""Save / load (mlpckpt.io._records records and mc.load): round trip, no pickle, corrupt and
 inconsistent files, atomic writes, refusals."""
 
 import io
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import io as mio
+from mlpckpt.io import _records as mio
 
 
 def _fields(path):
@@ -432,7 +432,7 @@ def test_corrupt_file_closes_its_handle(tmp_path, saved):
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
-# -- records: mlpckpt.io reads and writes plain data, no model ------------------------
+# -- records: mlpckpt.io._records reads and writes plain data, no model ------------------------
 
 
 def _record():

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import kernels, layers
+from mlpckpt.core import _activations as activations
+from mlpckpt.execution import _kernels as kernels, _layers as layers
 
 AVAILABLE = ["numpy"] + (["numba"] if kernels._compiled is not None else [])
 STRATEGIES = [mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Revolve(2), mc.Revolve(0)]
@@ -31,7 +32,7 @@ def test_bad_setting_is_a_value_error_naming_kernels():
 @pytest.mark.parametrize("value, expect", [("numpy", "('numpy', 'numpy')"), ("bogus", "MLPCKPT_KERNELS: got 'bogus'")])
 def test_environment_variable(value, expect):
     env = dict(os.environ, MLPCKPT_KERNELS=value)
-    run = subprocess.run([sys.executable, "-c", "import mlpckpt.kernels as k; print(k.get_kernels())"],
+    run = subprocess.run([sys.executable, "-c", "import mlpckpt.execution._kernels as k; print(k.get_kernels())"],
                          env=env, capture_output=True, text=True)
     assert expect in run.stdout + run.stderr
 
@@ -79,7 +80,7 @@ def test_layouts_and_dtypes_outside_the_kernels_fall_back(kernel):
     layers.layer_forward(W.astype(np.float32), b.astype(np.float32), a.astype(np.float32), "tanh", out32)
     np.testing.assert_allclose(out32, want, rtol=1e-5)
     z = (W @ a + b).astype(complex) + 1e-20j
-    np.testing.assert_allclose(mc.activations.forward("tanh", z).real, want, rtol=1e-15)
+    np.testing.assert_allclose(activations.forward("tanh", z).real, want, rtol=1e-15)
 
 
 def test_fortran_ordered_input(kernel, make_data):

@@ -1,4 +1,4 @@
-"""mc.LayerStats (mlpckpt/layerstats.py): per-layer statistics recorded by the
+"""mc.LayerStats (mlpckpt/experiments/_layerstats.py): per-layer statistics recorded by the
 executor. Bitwise neutral for every strategy, every figure against an
 independent float64 forward and backward pass written here, first forward
 evaluations only (a recomputation never counts twice), one row per epoch in
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from mlpckpt import layerstats
+from mlpckpt.experiments import _layerstats as layerstats
 from mlpckpt.bench.measure import traced_peak
 
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from mlpckpt.params import INITS
+from mlpckpt.core import _params as params
+from mlpckpt.core._params import INITS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUTS = ("C", "F", "strided", "reversed")
@@ -231,6 +232,6 @@ def test_a_c_contiguous_view_as_weight_is_used_as_it_is():
     net = mc.MLP([3, 5, 2, 4], seed=0)
     X, Y = np.random.default_rng(0).standard_normal((3, 6)), np.ones((4, 6))
     ref = net.loss_and_grad(X, Y)
-    flat = mc.params.flatten(net.weights, net.biases)
-    net.weights, net.biases = mc.params.unflatten(flat, net.sizes)
+    flat = params.flatten(net.weights, net.biases)
+    net.weights, net.biases = params.unflatten(flat, net.sizes)
     assert bitwise_equal(ref, net.loss_and_grad(X, Y, out=net.zeros_like_grads()))

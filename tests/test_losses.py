@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mlpckpt import losses
+from mlpckpt.core import _losses as losses
 
 
 def ref_mse(o, y):
@@ -296,7 +296,7 @@ def test_loss_transient_predicts_the_loss_peak(measured_peak, dtype, loss, targe
     # the accurate forms keep one (n_out, batch) temporary and a few (batch,)
     # vectors (the top entries and their columns for cross-entropy): the
     # prediction of memory.loss_transient holds, tight, at large batches too
-    from mlpckpt import memory
+    from mlpckpt.planning import _memory as memory
 
     rng = np.random.default_rng(batch)
     z = (30 * rng.standard_normal((n_out, batch))).astype(dtype)

@@ -1,4 +1,4 @@
-"""Mean-field theory (mlpckpt/meanfield.py, paper_notes/meanfield.md).
+"""Mean-field theory (mlpckpt/experiments/meanfield.py, paper_notes/meanfield.md).
 
 References are independent of the module: closed forms written out here,
 and scipy.integrate's adaptive Gauss-Kronrod quadrature on the textbook
@@ -26,7 +26,7 @@ def _sech2(x):
     return 4.0 * e / (1.0 + e) ** 2
 
 
-#: textbook phi, phi', phi'' (written independently of mlpckpt.activations)
+#: textbook phi, phi', phi'' (written independently of mlpckpt.core._activations)
 PHI = {
     "tanh": (math.tanh, _sech2, lambda x: -2.0 * math.tanh(x) * _sech2(x)),
     "sigmoid": (lambda x: 0.5 * (1.0 + math.tanh(x / 2.0)),

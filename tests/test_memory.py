@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
-from mlpckpt.losses import output_for
+from mlpckpt.core import _activations as activations
+from mlpckpt.core._losses import output_for
 
 KIB = 1024
 
@@ -105,7 +106,7 @@ def test_memory_grows_as_promised(make_data, peak_of_call):
 @given(
     widths=st.lists(st.integers(1, 80), min_size=2, max_size=30),
     batch=st.integers(1, 300),
-    activation=st.sampled_from(sorted(mc.activations.ACTIVATIONS)),
+    activation=st.sampled_from(sorted(activations.ACTIVATIONS)),
     loss=st.sampled_from(["mse", "bce", "cross_entropy"]),
     which=st.integers(0, 4),
     param=st.integers(0, 6),
@@ -153,7 +154,7 @@ def test_plan_bounds_deep_fused_step(width, n, strategy, make_data, measured_pea
     """A fused step on a deep narrow net as fit runs it (the net's cached
     Call): the caller's lists of shared buffers (list comprehensions,
     over-allocated) and no gradient lists."""
-    from mlpckpt.train import grad_buffers
+    from mlpckpt.training._loop import grad_buffers
 
     net = mc.MLP([width] * (n + 1), seed=0, init="normal")
     X, Y = make_data(net.sizes, 4, "mse")

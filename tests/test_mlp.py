@@ -1,4 +1,4 @@
-"""The model (mlpckpt.mlp): MLP.from_arrays and its refusals, fit_lbfgs writing
+"""The model (mlpckpt.model._mlp): MLP.from_arrays and its refusals, fit_lbfgs writing
 into the net's own arrays, predict / predict_proba, and out= gradient buffers."""
 
 import tracemalloc
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
+from mlpckpt.core import _params as params
 
 
 def _params(net):
@@ -407,14 +408,14 @@ def test_out_disjoint_views_of_one_vector_are_accepted(n_layers):
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((3, 5)), rng.standard_normal((2, 5))
     ref_loss, ref = net.loss_and_grad(X, Y)
-    P = mc.params.n_params(sizes)
+    P = params.n_params(sizes)
     for flat in (np.zeros(P), np.frombuffer(bytearray(8 * P), dtype=np.float64)):
-        out = mc.Grads(*mc.params.unflatten(flat, sizes))
+        out = mc.Grads(*params.unflatten(flat, sizes))
         loss, g = net.loss_and_grad(X, Y, out=out)
         assert loss == ref_loss and g is out
         assert all(np.array_equal(a, b)
                    for a, b in zip(g.weights + g.biases, ref.weights + ref.biases))
-        assert np.array_equal(flat, mc.params.flatten(ref.weights, ref.biases))
+        assert np.array_equal(flat, params.flatten(ref.weights, ref.biases))
 
 
 def test_out_read_only_and_fortran_buffers_refused(net, data):

@@ -1,4 +1,4 @@
-"""Tests of gradcheck on MLPs (mlpckpt/netcheck.py).
+"""Tests of gradcheck on MLPs (mlpckpt/verification/_gradcheck.py).
 
 Every check below can fail: planted errors (tanh' x 1.001, one entry
 x 1.001, a dropped bias gradient) must be caught by every method, clean
@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import activations, backprop, layers, netcheck
+from mlpckpt.core import _activations as activations
+from mlpckpt.execution import _executor as backprop, _layers as layers
+from mlpckpt.verification import _gradcheck as netcheck
 
 METHODS = ("central", "complex", "directional")
 SMOOTH = ("identity", "sigmoid", "tanh", "softplus")

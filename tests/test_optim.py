@@ -1,4 +1,4 @@
-"""Optimisers (mlpckpt.optim): PyTorch's update rules written out as references,
+"""Optimisers (mlpckpt.training._optimizers): PyTorch's update rules written out as references,
 the names and defaults of make_optimizer, and the argument errors of SGD, Adam
 and make_optimizer."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt.optim import Optimizer, make_optimizer
+from mlpckpt.training._optimizers import Optimizer, make_optimizer
 
 # -- reference update rules (torch.optim.SGD / torch.optim.Adam, written out) ---------
 

@@ -1,7 +1,7 @@
 """plan(): the Call it describes, the cached compile, strategy specs, errors.
 
 (``mc.plan`` is the function; the module's names are imported with
-``from mlpckpt.plan import ...``.)"""
+``from mlpckpt.planning._plan import ...``.)"""
 
 import dataclasses
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt.plan import Call, check_strategy, compile_actions, make_call, parse, plan_call
-from mlpckpt.strategies import griewank_t
+from mlpckpt.planning._plan import Call, check_strategy, compile_actions, make_call, parse, plan_call
+from mlpckpt.planning._strategies import griewank_t
 
 
 def test_plan_at_ten_thousand_layers(net_spec):

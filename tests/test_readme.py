@@ -37,7 +37,7 @@ def test_readme_has_cli_lines():
 
 @pytest.mark.parametrize("line", CLI_LINES)
 def test_readme_cli_line_runs(line, capsys):
-    from mlpckpt.cli import main
+    from mlpckpt.cli._main import main
 
     assert main(line.split()) == 0
     assert capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Tests of the gradient-check report, mlpckpt/report.py: the verdict from
+"""Tests of the gradient-check report, mlpckpt/verification/_report.py: the verdict from
 the rows, the worst row, the text table, the JSON-ready dict and the
 "detectable" statements of eq. G9 (paper_notes/gradient_checking.md)."""
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import report
-from mlpckpt.report import GradcheckReport, GradcheckRow
+from mlpckpt.verification import _report as report
+from mlpckpt.verification._report import GradcheckReport, GradcheckRow
 
 SIZES = [3, 5, 4, 2]
 

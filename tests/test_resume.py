@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import io as mio
+from mlpckpt.io import _records as mio
 
 SIZES = [5, 7, 6, 3]
 

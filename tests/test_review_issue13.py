@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mlpckpt as mc
-from mlpckpt import kernels
+from mlpckpt.execution import _kernels as kernels
 from mlpckpt.bench import traced_peak
 
 KIB = 1024
@@ -172,7 +172,7 @@ def test_failing_call_does_not_grow_workspace():
 # -- promise 3: NaN and inf through the compiled path -----------------------
 @pytest.mark.parametrize("name", ACTS)
 def test_compiled_maps_keep_nan_in_every_lane(name):
-    fastkernels = pytest.importorskip("mlpckpt.fastkernels")
+    fastkernels = pytest.importorskip("mlpckpt.execution._compiled")
     for lane in range(17):  # vector body and scalar remainder
         z = np.linspace(-3, 3, 17).reshape(1, -1)
         z[0, lane] = np.nan

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import activations as acts
-from mlpckpt import losses
+from mlpckpt.core import _activations as acts
+from mlpckpt.core import _losses as losses
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt.costs import ARRAY_OVERHEAD
-from mlpckpt.params import init_params
-from mlpckpt.stepmem import dict_bytes
+from mlpckpt.planning._costs import ARRAY_OVERHEAD
+from mlpckpt.core._params import init_params
+from mlpckpt.planning._step_totals import dict_bytes
 
 KIB = 1024
 

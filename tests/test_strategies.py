@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt.actions import count_forward_evals
-from mlpckpt.plan import Call, plan_call
-from mlpckpt.strategies import griewank_t, revolve_actions, segment_bounds
+from mlpckpt.planning._actions import count_forward_evals
+from mlpckpt.planning._plan import Call, plan_call
+from mlpckpt.planning._strategies import griewank_t, revolve_actions, segment_bounds
 
 
 def call(n, width=4, batch=1):

@@ -1,4 +1,4 @@
-"""mc.sweep (mlpckpt/sweeps.py, mlpckpt/sweepfile.py): grids, rows, files that
+"""mc.sweep (mlpckpt/experiments/_sweeps.py, mlpckpt/experiments/_sweepfile.py): grids, rows, files that
 survive a killed run, resume, failing points, local worker processes, and a
 real Dask LocalCluster of two worker processes."""
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt import sweepfile
-from mlpckpt.sweeps import expand_grid
+from mlpckpt.experiments import _sweepfile as sweepfile
+from mlpckpt.experiments._sweeps import expand_grid
 
 
 def train_point(depth, sigma_w2, seed=0):
@@ -293,7 +293,7 @@ def test_bench_memory_on_workers_and_dask_measures_the_same(cluster, tmp_path):
 
 
 def test_bench_cli_refuses_workers_with_scheduler(capsys, tmp_path):
-    from mlpckpt.cli import main
+    from mlpckpt.cli._main import main
 
     assert main(["bench", "memory", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1",
                  "--out", str(tmp_path)]) == 2

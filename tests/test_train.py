@@ -1,4 +1,4 @@
-"""The training loop (mlpckpt.train): epochs, batches, shuffling, callbacks,
+"""The training loop (mlpckpt.training._loop): epochs, batches, shuffling, callbacks,
 progress, the fused update, L-BFGS, and the loop over a model-free step."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from scipy.optimize import OptimizeResult
 
 import mlpckpt as mc
-from mlpckpt import train
+from mlpckpt.training import _loop as train
 
 
 def test_fit_returns_one_mean_loss_per_epoch(problem, make_net):
@@ -317,7 +317,7 @@ def test_bad_lbfgs_tol(net, data, tol):
 
 
 def test_fit_lbfgs_keeps_the_last_accepted_iterate_when_an_evaluation_raises():
-    from mlpckpt import train
+    from mlpckpt.training import _loop as train
 
     W, b = np.zeros((2, 3)), np.zeros((2, 1))
     seen = []

@@ -2,14 +2,14 @@
 
 One test (or parametrized group) per class of bad input. Every message is
 checked to start with the argument's name, ``"X:"``, ``"Y:"``, ``"loss:"``
-and so on, which is the convention of :mod:`mlpckpt._validate`.
+and so on, which is the convention of :mod:`mlpckpt.core._validate`.
 """
 
 import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt._validate import parse_bytes
+from mlpckpt.core._validate import parse_bytes
 
 
 # -- X -------------------------------------------------------------------

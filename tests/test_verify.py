@@ -1,4 +1,4 @@
-"""Tests of the model-free checker, mlpckpt/verify.py: check_gradients over
+"""Tests of the model-free checker, mlpckpt/verification/_checker.py: check_gradients over
 plain callables, every method.
 
 Every check below can fail: planted errors must be caught, clean gradients
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy.optimize import check_grad, rosen, rosen_der
 
 import mlpckpt as mc
-from mlpckpt import verify
+from mlpckpt.verification import _checker as verify
 
 METHODS = ("central", "complex", "directional")
 

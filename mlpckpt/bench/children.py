@@ -32,13 +32,13 @@ import time
 
 import numpy as np
 
-from .. import backprop
-from ..budget import Budget
-from ..inputs import target_form
-from ..mlp import MLP
-from ..plan import compile_actions, make_call, parse, plan
-from ..strategies import Sqrt
-from ..kernels import kernels_for
+from ..execution import _executor as backprop
+from ..planning._budget import Budget
+from ..model._batch import target_form
+from ..model._mlp import MLP
+from ..planning._plan import compile_actions, make_call, parse, plan
+from ..planning._strategies import Sqrt
+from ..execution._kernels import kernels_for
 from .devmeasure import device_peak
 from .measure import _ROOT, _child_info, _rss_growth
 

@@ -23,7 +23,7 @@ def device_peak(backend, call):
 
     Parameters
     ----------
-    backend : mlpckpt.backends.Backend
+    backend : mlpckpt.backends._backends.Backend
     call : callable
         Run once.
 

@@ -15,7 +15,7 @@ import tracemalloc
 
 import numpy as np
 
-from ..kernels import get_kernels
+from ..execution._kernels import get_kernels
 
 try:  # peak RSS: POSIX only
     import resource

@@ -6,8 +6,8 @@ so measuring never needs it.
 
 import os
 
-from ..actions import timeline
-from ..schedule import short_sizes
+from ..planning._actions import timeline
+from ..planning._schedule import short_sizes
 from .measure import MIB
 from .results import SLOPE_MIN_DEPTH, fit_slope, read_csv
 

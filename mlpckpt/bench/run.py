@@ -24,12 +24,12 @@ import time
 import numpy as np
 
 from .. import __version__
-from .._validate import check_choice, check_dtype, check_int
-from ..activations import check_activations
-from ..backends import get_backend
-from ..losses import check_loss
-from ..params import INITS
-from ..sweeps import sweep
+from ..core._validate import check_choice, check_dtype, check_int
+from ..core._activations import check_activations
+from ..backends._backends import get_backend
+from ..core._losses import check_loss
+from ..core._params import INITS
+from ..experiments._sweeps import sweep
 from .children import MMAP_THRESHOLD, _run_child, normalize_strategy
 from .measure import MIB, _command_line, _git_state
 from .plots import FIGURES, plot_results

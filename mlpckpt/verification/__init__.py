@@ -1,0 +1,3 @@
+"""Gradient checks: the model-free checker, its report, and gradcheck for a net.
+
+The modules are private; the public names are in :mod:`mlpckpt` (see docs/architecture.md)."""
