@@ -2,7 +2,7 @@
 
 :class:`LayerStats` is passed as ``record=`` to :meth:`mlpckpt.MLP.loss_and_grad`
 or :meth:`mlpckpt.MLP.fit`. Index ``k`` is layer ``k``, mapping ``a[k]`` to
-``a[k+1]`` (DESIGN.md): the mean and variance of ``z[k+1]`` and ``a[k+1]``
+``a[k+1]`` (docs/architecture.md): the mean and variance of ``z[k+1]`` and ``a[k+1]``
 from the first forward evaluation of each layer (a recomputation is never
 counted again), and ``‖dW[k]‖``, ``‖db[k]‖``, ``‖dL/da[k+1]‖`` (Frobenius
 norms) from the backward pass. ``da_norm[n-1]`` is ``‖dL/dz[n]‖``: the loss

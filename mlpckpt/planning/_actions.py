@@ -13,7 +13,7 @@
     eq. C1), so a held activation is freed exactly when the backward pass
     has used it for the last time; no FREE action is ever needed.
 
-Layer indices follow DESIGN.md: ``a[0] = X`` (the caller's, always held,
+Layer indices follow docs/architecture.md: ``a[0] = X`` (the caller's, always held,
 never counted), ``weights[k]`` maps ``a[k]`` to ``a[k+1]``,
 ``n = len(weights)``. This module knows nothing of arrays or bytes: it
 checks, counts, formats and lays out schedules as data.

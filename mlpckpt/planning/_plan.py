@@ -3,7 +3,7 @@ strategy for it, the dry run :func:`plan`, and :func:`parse` for strategy
 specs such as ``"revolve:8"``.
 
 A :class:`Call` holds every setting of one ``loss_and_grad`` that a
-schedule or its memory can depend on, under DESIGN.md's names. The
+schedule or its memory can depend on, named as in docs/architecture.md. The
 compiled schedule is a pure function of ``(strategy, call)``, so it is
 cached by exactly that (:func:`compile_actions`) and checked once, when it
 is compiled (:func:`mlpckpt.planning._actions.check_actions`).

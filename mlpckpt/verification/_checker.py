@@ -35,7 +35,7 @@ __all__ = ["check_gradients", "METHODS", "DEFAULT_RTOL", "DEFAULT_ATOL_FACTOR", 
 
 METHODS = ("central", "complex", "directional")
 
-#: default relative tolerance (DESIGN.md; eq. G7)
+#: default relative tolerance (paper_notes/gradient_checking.md, eq. G7)
 DEFAULT_RTOL = 1e-6
 #: default absolute tolerance is this times max(1, |f|) (eq. G7)
 DEFAULT_ATOL_FACTOR = 1e-8
