@@ -79,7 +79,7 @@ def _traced(spec, cfg, budget):
     Y = rng.standard_normal((spec.sizes[-1], cfg["batch"]))
     out = net.zeros_like_grads() if cfg["out"] else None
     t0 = time.perf_counter()
-    peak = traced_peak(lambda: net.loss_and_grad(X, Y, "mse", mc.Budget(budget), out=out))
+    peak = traced_peak(lambda: net.loss_and_grad(X, Y, "mse", strategy=mc.Budget(budget), out=out))
     s = mc.plan(spec, cfg["batch"], mc.Budget(budget), out=cfg["out"])
     return {"time_s": time.perf_counter() - t0, "traced_peak_bytes": peak, "peak_bytes": s.peak_bytes,
             "forward_evals": s.forward_evals, "evals_per_n": s.forward_evals / cfg["n"],

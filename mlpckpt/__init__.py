@@ -23,7 +23,7 @@ from .verification._gradcheck import gradcheck
 from .verification._report import GradcheckReport
 from .verification._checker import check_gradients
 from .execution._workspace import Workspace
-from .execution._kernels import get_kernels, set_kernels
+from .core._kernel_setting import get_kernels, set_kernels
 from .experiments import meanfield  # public module: from mlpckpt import meanfield
 
 __all__ = [

@@ -87,11 +87,11 @@ def _run_schedule_fixture():
     from mlpckpt.planning._plan import check_strategy, compile_actions, make_call
 
     def run(net, X, Y, loss, strategy, grads=None, on_layer=None):
-        call = make_call(net, X.shape[1], loss, grads is not None, on_layer is not None,
-                         target_form(Y))
+        call = make_call(net, X.shape[1], loss, out=grads is not None, fuse_update=on_layer is not None,
+                         targets=target_form(Y))
         actions = compile_actions(check_strategy(strategy), call)
-        return backprop.execute(actions, net.weights, net.biases, net.activations, net.output,
-                                X, Y, loss, grads=grads, on_layer=on_layer)
+        return backprop.execute(actions, backprop.Params(net.weights, net.biases, net.activations, net.output),
+                                backprop.Batch(X, Y, loss), backprop.Options(grads=grads, on_layer=on_layer))
 
     return run
 

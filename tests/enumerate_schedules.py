@@ -134,7 +134,7 @@ def frontier(net, batch, loss="mse", out=False, fuse_update=False, targets="labe
         strictly descending. With ``check``, each is confirmed by
         ``mc.plan(..., mc.Actions(schedule))``.
     """
-    call = make_call(net, batch, loss, out, fuse_update, targets)
+    call = make_call(net, batch, loss, out=out, fuse_update=fuse_update, targets=targets)
     mdl = memory.model(call)
     n = call.n_layers
     start = ((), False, n)

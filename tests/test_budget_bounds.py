@@ -3,7 +3,6 @@ reaches: the held-throughout bound (eq. C24) and its schedule (C25), the
 smallest-budget bounds (C26), the certificate in Schedule.details, and the
 first call's memory (planning included)."""
 
-import importlib
 
 import numpy as np
 import pytest
@@ -12,13 +11,12 @@ import mlpckpt as mc
 from mlpckpt.planning import _exact as exact, _held as held, _memory as memory
 from mlpckpt.planning._actions import check_actions, count_forward_evals
 
-plan_mod = importlib.import_module("mlpckpt.planning._plan")
-budget_mod = importlib.import_module("mlpckpt.planning._budget")
+from mlpckpt.planning import _budget as budget_mod, _plan as plan_mod
 
 
 def _model(sizes, batch, out, fuse=False, loss="mse", output="identity"):
     spec = mc.NetSpec(list(sizes), "tanh", output, "float64")
-    call = plan_mod.make_call(spec, batch, loss, out, fuse)
+    call = plan_mod.make_call(spec, batch, loss, out=out, fuse_update=fuse)
     return spec, call, memory.model(call)
 
 
@@ -82,7 +80,7 @@ def test_long_chain_answers_fit_and_carry_their_certificate(uniform):
 
 def test_refusals_name_both_bounds_and_plan_nothing_large():
     spec = mc.NetSpec([64] * 100001, "tanh", "identity", "float64")
-    m = memory.model(plan_mod.make_call(spec, 256, "mse", True))
+    m = memory.model(plan_mod.make_call(spec, 256, "mse", out=True))
     low, high = budget_mod.min_budget_bounds(m)
     with pytest.raises(ValueError, match=rf"smallest feasible budget .*{high} B .*none fits below {low} B"):
         mc.plan(spec, 256, mc.Budget(low - 1), out=True)
@@ -96,7 +94,7 @@ def _first_call(sizes, frac, out, batch=64):
     X = rng.standard_normal((sizes[0], batch))
     Y = rng.standard_normal((sizes[-1], batch))
     grads = net.zeros_like_grads() if out else None
-    call = plan_mod.make_call(net, batch, "mse", out)
+    call = plan_mod.make_call(net, batch, "mse", out=out)
     store = mc.plan(net, batch, mc.StoreAll(), out=out).peak_bytes
     high = budget_mod.min_budget_bounds(memory.model(call))[1]
     budget = mc.Budget(int(high + frac * (store - high)))

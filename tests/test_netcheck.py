@@ -152,10 +152,10 @@ def test_gradcheck_never_touches_the_nets_parameters(monkeypatch):
 
     execute = backprop.execute
 
-    def spy(actions, weights, biases, *args, **kw):
+    def spy(actions, params, *args, **kw):
         unchanged()  # during the call too
-        assert not any(w is a for w in weights + biases for a in arrays)
-        return execute(actions, weights, biases, *args, **kw)
+        assert not any(w is a for w in params.weights + params.biases for a in arrays)
+        return execute(actions, params, *args, **kw)
 
     monkeypatch.setattr(backprop, "execute", spy)
     for method in METHODS:

@@ -25,8 +25,8 @@ def test_plan_at_ten_thousand_layers(net_spec):
 def test_call_carries_the_settings_and_is_frozen(net_spec):
     call = make_call(net_spec([5, 6, 7], output="softmax", dtype="float32"), 9, "cross_entropy",
                        out=True, fuse_update=False, targets="onehot")
-    assert call == Call((5, 6, 7), 9, "float32", ("tanh",), "cross_entropy", "softmax", True, False,
-                          "onehot")
+    assert call == Call(sizes=(5, 6, 7), batch=9, dtype="float32", activations=("tanh",), loss="cross_entropy",
+                        output="softmax", out=True, fuse_update=False, targets="onehot")
     assert (call.n_layers, call.itemsize) == (2, 4)
     assert hash(call) == hash(dataclasses.replace(call))
     with pytest.raises(dataclasses.FrozenInstanceError):

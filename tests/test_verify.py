@@ -28,25 +28,6 @@ def test_exports():
     assert verify.METHODS == METHODS
 
 
-def _package_imports(module):
-    """The package modules ``module`` imports, function-level imports included."""
-    tree = ast.parse(Path(module.__file__).read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module} if node.module else {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mlpckpt"):
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("mlpckpt")}
-    return found
-
-
-def test_verify_is_model_free():
-    # the checker reaches nothing of the package but the primitives and the report
-    assert _package_imports(verify) == {"_validate", "report"}
-
-
 # -- agreement with scipy ------------------------------------------------------
 
 

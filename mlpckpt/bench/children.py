@@ -155,8 +155,9 @@ def _counted_forward_evals(net, X, Y, loss, strategy, grads):
     """Layer-forward evaluations of one run, as the executor counts them."""
     call = make_call(net, X.shape[1], loss, out=True, targets=target_form(Y))
     actions = compile_actions(strategy, call)
-    return backprop.execute(actions, net.weights, net.biases, net.activations, net.output, X, Y,
-                            loss, grads=(grads.weights, grads.biases), backend=net.backend).forward_evals
+    return backprop.execute(actions, backprop.Params(net.weights, net.biases, net.activations, net.output),
+                            backprop.Batch(X, Y, loss),
+                            backprop.Options(grads=(grads.weights, grads.biases), backend=net.backend)).forward_evals
 
 
 def _child_memory(config):

@@ -107,7 +107,8 @@ def run_pareto(args, spec):
     for name, flag in _ONE_SCHEDULE:
         if getattr(args, name, None):
             raise ValueError(f"{flag}: describes one schedule, not used with --pareto/--pareto-plot")
-    call = make_call(spec, args.batch, args.loss, args.out, args.fuse_update, args.targets)
+    call = make_call(spec, args.batch, args.loss, out=args.out, fuse_update=args.fuse_update,
+                     targets=args.targets)
     if call.n_layers > EXACT_LAYERS:  # a minute or two at n = 1024: say so before starting
         print(f"planning the frontier of {call.n_layers:,} layers (Budget at about 48 peaks) ...",
               file=sys.stderr, flush=True)

@@ -9,7 +9,10 @@ numba's disk cache, so no call compiles; a call allocates no array. Which
 calls come here is :mod:`mlpckpt.execution._kernels`' decision.
 """
 
-import numba
+try:
+    import numba
+except ImportError as error:  # an optional extra: NumPy's kernels run without it
+    raise ImportError('the compiled kernels need numba: pip install "mlpckpt[fast]"') from error
 
 from . import _fastmath as fm
 

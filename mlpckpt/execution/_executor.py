@@ -30,7 +30,7 @@ from . import _layers as layers
 from ..planning._actions import FORWARD, LOSS
 from ..backends._backends import NUMPY
 
-__all__ = ["Result", "execute", "logits"]
+__all__ = ["Result", "Params", "Batch", "Options", "execute", "logits"]
 
 
 class Result(NamedTuple):
@@ -42,8 +42,51 @@ class Result(NamedTuple):
     forward_evals: int  #: layer-forward evaluations this run performed
 
 
-def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on_layer=None, workspace=None,
-            backend=NUMPY, record=None):
+class Params(NamedTuple):
+    """The net a schedule runs on."""
+
+    weights: list  #: shapes (n_{k+1}, n_k)
+    biases: list  #: shapes (n_{k+1}, 1)
+    hidden: list  #: activation name of each hidden layer, length n - 1
+    output: str  #: output map of the last layer
+
+
+class Batch(NamedTuple):
+    """One batch, validated and canonical (:mod:`mlpckpt.model._batch`)."""
+
+    X: object  #: shape (n_0, batch)
+    Y: object  #: targets in canonical form (:mod:`mlpckpt.core._losses`)
+    loss: str
+
+
+class Options(NamedTuple):
+    """How a run delivers its results; the defaults allocate new gradients.
+
+    Attributes
+    ----------
+    grads : tuple (list, list) or None
+        ``(dW, db)`` buffers written in place; else new arrays.
+    on_layer : callable or None
+        ``on_layer(k, dW_k, db_k)`` as soon as layer ``k``'s gradient is
+        complete (the fused update; buffers may then be reused).
+    workspace : Workspace or None
+        Activation buffers are taken from it and given back to it instead
+        of allocated and freed (:mod:`mlpckpt.execution._workspace`; NumPy only).
+    backend : Backend
+        The array library of every array here (:mod:`mlpckpt.backends._backends`).
+    record : mlpckpt.experiments._layerstats.Recorder or None
+        Given each layer's pre-activation and output at its first forward
+        evaluation and its gradients on the way back; it only reads them.
+    """
+
+    grads: object = None
+    on_layer: object = None
+    workspace: object = None
+    backend: object = NUMPY
+    record: object = None
+
+
+def execute(actions, params, batch, options=Options()):
     """Run a schedule: loss and gradients of one batch.
 
     Parameters
@@ -51,29 +94,9 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
     actions : sequence of tuple of int
         The schedule, checked (:func:`mlpckpt.planning._plan.compile_actions` checks
         what it compiles).
-    weights : list of ndarray, shapes (n_{k+1}, n_k)
-    biases : list of ndarray, shapes (n_{k+1}, 1)
-    hidden : list of str, length n - 1
-        Activation name of each hidden layer.
-    output : str
-        Output map of the last layer.
-    X : ndarray, shape (n_0, batch)
-    Y : ndarray
-        Targets in canonical form (see :mod:`mlpckpt.core._losses`).
-    loss : str
-    grads : tuple (list, list), optional
-        ``(dW, db)`` buffers written in place; else new arrays.
-    on_layer : callable, optional
-        ``on_layer(k, dW_k, db_k)`` as soon as layer ``k``'s gradient is
-        complete (the fused update; buffers may then be reused).
-    workspace : Workspace, optional
-        Activation buffers are taken from it and given back to it instead
-        of allocated and freed (:mod:`mlpckpt.execution._workspace`; NumPy only).
-    backend : Backend, default NumPy
-        The array library of every array here (:mod:`mlpckpt.backends._backends`).
-    record : mlpckpt.experiments._layerstats.Recorder, optional
-        Given each layer's pre-activation and output at its first forward
-        evaluation and its gradients on the way back; it only reads them.
+    params : Params
+    batch : Batch
+    options : Options, optional
 
     Returns
     -------
@@ -88,10 +111,11 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
         a gradient non-finite; the message says what was non-finite
         (:mod:`mlpckpt.core._finite`). No NumPy RuntimeWarning escapes.
     """
-    if not backend.is_numpy:  # no floating-point flags: the loss and the gradients are checked
-        result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, None, backend,
-                          record)
-        if on_layer is None:
+    weights, biases = params.weights, params.biases
+    X, Y = batch.X, batch.Y
+    if not options.backend.is_numpy:  # no floating-point flags: the loss and the gradients are checked
+        result = _execute(actions, params, batch, options._replace(workspace=None))
+        if options.on_layer is None:
             finite.check_grads(result.dW, result.db, weights, biases, X, Y)
         return result
     flagged = [False]  # set by NumPy's floating-point error reports, instead of warnings
@@ -101,18 +125,20 @@ def execute(actions, weights, biases, hidden, output, X, Y, loss, grads=None, on
 
     with np.errstate(all="call", under="ignore", call=report):
         try:
-            result = _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace,
-                              backend, record)
+            result = _execute(actions, params, batch, options)
         except BaseException:
-            if workspace is not None:  # its lent buffers are garbage now, not lost
-                workspace.reclaim()
+            if options.workspace is not None:  # its lent buffers are garbage now, not lost
+                options.workspace.reclaim()
             raise
-    if flagged[0] and on_layer is None:  # an overflow or invalid operation on the way
+    if flagged[0] and options.on_layer is None:  # an overflow or invalid operation on the way
         finite.check_grads(result.dW, result.db, weights, biases, X, Y)
     return result
 
 
-def _execute(actions, weights, biases, hidden, output, X, Y, loss, grads, on_layer, workspace, backend, rec):
+def _execute(actions, params, batch, options):
+    weights, biases, hidden, output = params
+    X, Y, loss = batch
+    grads, on_layer, workspace, backend, rec = options
     n = len(weights)
     batch = X.shape[1]
     ops = backend.ops

@@ -14,7 +14,10 @@ ulp of ``f'`` at the stored output (tests/test_fastmath.py, against mpmath;
 
 import math
 
-import numba
+try:
+    import numba
+except ImportError as error:  # an optional extra: NumPy's kernels run without it
+    raise ImportError('the scalar maps of the compiled kernels need numba: pip install "mlpckpt[fast]"') from error
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic

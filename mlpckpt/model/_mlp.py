@@ -16,7 +16,7 @@ from ..backends._backends import NUMPY, get_backend
 from ._batch import Grads, target_form
 from ..training._optimizers import make_optimizer
 from ..core._params import INITS, check_init, init_params
-from ..execution._kernels import kernels_for
+from ..core._kernel_setting import kernels_for
 from ..planning._plan import Call, check_strategy, compile_actions
 from ._spec import NetSpec
 from ..execution._workspace import Workspace, check_workspace
@@ -153,9 +153,10 @@ class MLP:
         hidden = self._hidden
         if len(hidden) != len(self.activations) or not all(map(operator.is_, hidden, self.activations)):
             hidden = self._hidden = tuple(check_activations(self.activations, len(self.sizes) - 2))
-        return Call(self.sizes, batch, self.dtype.name, hidden, loss, self.output, out, fuse_update,
-                    targets, kernels_for(self.dtype) if self.backend.is_numpy else "numpy", workspace,
-                    self.backend.kind)
+        return Call(sizes=self.sizes, batch=batch, dtype=self.dtype.name, activations=hidden, loss=loss,
+                    output=self.output, out=out, fuse_update=fuse_update, targets=targets,
+                    kernels=kernels_for(self.dtype) if self.backend.is_numpy else "numpy",
+                    workspace=workspace, backend=self.backend.kind)
 
     def _run(self, X, Y, loss, strategy, grads, on_layer, params=None, workspace=None, record=None):
         # Validated inputs only: the path loss_and_grad, fit and fit_lbfgs share;
@@ -166,11 +167,12 @@ class MLP:
         placement.warn_if_nondeterministic(self.backend, actions, call.n_layers)
         weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
-            actions, weights, biases, self.activations, self.output, X, Y, loss,
-            grads=grads, on_layer=on_layer, workspace=workspace, backend=self.backend, record=record,
+            actions, backprop.Params(weights, biases, self.activations, self.output), backprop.Batch(X, Y, loss),
+            backprop.Options(grads=grads, on_layer=on_layer, workspace=workspace, backend=self.backend,
+                             record=record),
         )
 
-    def loss_and_grad(self, X, Y, loss="mse", strategy=None, out=None, workspace=None, record=None):
+    def loss_and_grad(self, X, Y, loss="mse", *, strategy=None, out=None, workspace=None, record=None):
         """Loss and gradients of one batch.
 
         Parameters
@@ -210,8 +212,8 @@ class MLP:
         return placement.zeros_grads(self)
 
     # -- training ----------------------------------------------------------
-    def fit(self, X, Y, loss="mse", *, optimizer="sgd", lr=None, strategy=None,
-            fuse_update=False, record=None, **loop):
+    def fit(self, X, Y, loss="mse", *, optimizer="sgd", lr=None, epochs=10, batch_size=32, shuffle=True,
+            seed=0, strategy=None, fuse_update=False, callback=None, progress=False, record=None):
         """Minibatch training (:func:`mlpckpt.training._loop.fit` over this net's step).
 
         Parameters
@@ -251,7 +253,7 @@ class MLP:
         strategy = check_strategy(strategy)
         # for the whole run (the last, smaller batch reuses it); other backends' allocators cache
         workspace = Workspace() if self.backend.is_numpy else None
-        rows = layerstats.EpochRows(record, self, X.shape[-1], loop.get("batch_size", 32))
+        rows = layerstats.EpochRows(record, self, X.shape[-1], batch_size)
 
         def gradient(Xb, Yb, grads, on_layer):
             placement.check_params(self)  # a callback may set them
@@ -262,11 +264,12 @@ class MLP:
 
         opt = make_optimizer(optimizer, lr)
         step = train.make_step(opt, gradient, self.weights, self.biases, fuse_update)
-        history = train.fit(step, X, Y, **loop)
+        history = train.fit(step, X, Y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                            callback=callback, progress=progress)
         rows.commit()
         return history
 
-    def fit_lbfgs(self, X, Y, loss="mse", maxiter=200, strategy=None, tol=None):
+    def fit_lbfgs(self, X, Y, loss="mse", *, maxiter=200, strategy=None, tol=None):
         """Full-batch L-BFGS-B (:func:`mlpckpt.training._loop.fit_lbfgs`), written into
         the existing arrays of ``weights`` and ``biases``.
 

@@ -11,32 +11,9 @@ from dataclasses import dataclass
 
 from ..core._validate import check_dtype, check_sizes
 from ..core._activations import check_activations, check_output
-from ..planning._costs import ARRAY_OVERHEAD, LIST_SLOT
+from ..planning._costs import LIST_HEADER, list_bytes, n_params, param_bytes  # re-exported
 
 __all__ = ["NetSpec", "n_params", "param_bytes", "list_bytes", "LIST_HEADER"]
-
-#: bytes of an empty list object (the header tracemalloc sees, GC header included)
-LIST_HEADER = 56
-
-
-def list_bytes(n):
-    """An upper bound on the bytes of a list of ``n`` items built by appends
-    or a comprehension: CPython over-allocates by ``n >> 3`` plus a few slots."""
-    return LIST_HEADER + LIST_SLOT * (n + (n >> 3) + 8)
-
-
-def n_params(sizes):
-    """Scalars in the weights and biases: ``sum n_{k+1} (n_k + 1)`` (exact int)."""
-    return sum(sizes[k + 1] * (sizes[k] + 1) for k in range(len(sizes) - 1))
-
-
-def param_bytes(sizes, itemsize):
-    """What an MLP of these sizes holds in weights and biases as tracemalloc
-    sees it: their data, :data:`ARRAY_OVERHEAD` per array, and the two
-    lists (:func:`list_bytes`, an upper bound)."""
-    n = len(sizes) - 1
-    return n_params(sizes) * itemsize + 2 * n * ARRAY_OVERHEAD + 2 * list_bytes(n)
-
 
 @dataclass(frozen=True, init=False)
 class NetSpec:

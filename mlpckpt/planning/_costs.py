@@ -17,6 +17,7 @@ __all__ = [
     "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "UPDATE_TRANSIENT",
     "KERNEL_TRANSIENT", "UFUNC_BUFSIZE", "UFUNC_FIXED", "fixed_bytes", "ufunc_buffer", "forward_transient",
     "loss_transient", "grad_pair_bytes", "shared_grad_bytes", "TUPLE_FREELISTS", "schedule_bytes",
+    "LIST_HEADER", "list_bytes", "n_params", "param_bytes",
 ]
 
 
@@ -153,3 +154,28 @@ def schedule_bytes(actions):
     for action in actions:
         size += sys.getsizeof(action) + sum(sys.getsizeof(x) for x in action if x > 256)
     return size
+
+
+# -- a net's own arrays ---------------------------------------------------------
+
+#: bytes of an empty list object (the header tracemalloc sees, GC header included)
+LIST_HEADER = 56
+
+
+def list_bytes(n):
+    """An upper bound on the bytes of a list of ``n`` items built by appends
+    or a comprehension: CPython over-allocates by ``n >> 3`` plus a few slots."""
+    return LIST_HEADER + LIST_SLOT * (n + (n >> 3) + 8)
+
+
+def n_params(sizes):
+    """Scalars in the weights and biases: ``sum n_{k+1} (n_k + 1)`` (exact int)."""
+    return sum(sizes[k + 1] * (sizes[k] + 1) for k in range(len(sizes) - 1))
+
+
+def param_bytes(sizes, itemsize):
+    """What an MLP of these sizes holds in weights and biases as tracemalloc
+    sees it: their data, :data:`ARRAY_OVERHEAD` per array, and the two
+    lists (:func:`list_bytes`, an upper bound)."""
+    n = len(sizes) - 1
+    return n_params(sizes) * itemsize + 2 * n * ARRAY_OVERHEAD + 2 * list_bytes(n)

@@ -20,7 +20,7 @@ from ._actions import check_actions
 from ..core._activations import check_activations, check_output
 from ._budget import Budget
 from ._frontier import frontier
-from ..execution._kernels import kernels_for
+from ..core._kernel_setting import kernels_for
 from ..core._losses import check_loss
 from ._schedule import Schedule
 from ._strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
@@ -38,7 +38,7 @@ _STRATEGY_EXPECTED = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Call:
     """The settings of one ``loss_and_grad`` that planning depends on.
 
@@ -60,7 +60,7 @@ class Call:
     targets : {"labels", "onehot"}
         Form of cross-entropy targets.
     kernels : {"numpy", "numba"}
-        The elementwise kernels the call runs (:func:`mlpckpt.execution._kernels.kernels_for`).
+        The elementwise kernels the call runs (:func:`mlpckpt.core._kernel_setting.kernels_for`).
     workspace : bool
         Activation buffers come from a :class:`~mlpckpt.Workspace`
         (``peak_bytes`` is then the largest of any call on it, from the one
@@ -106,7 +106,7 @@ def check_net(net, fields=("sizes", "activations", "output", "dtype")):
     return net
 
 
-def make_call(net, batch, loss="mse", out=False, fuse_update=False, targets="labels", workspace=False):
+def make_call(net, batch, loss="mse", *, out=False, fuse_update=False, targets="labels", workspace=False):
     """A validated :class:`Call` for ``net`` (anything with ``sizes``,
     ``activations``, ``output`` and ``dtype``, e.g. an MLP)."""
     sizes = check_sizes(check_net(net).sizes)
@@ -214,10 +214,12 @@ def plan(net, batch_size, strategy=None, loss="mse", *, out=False, fuse_update=F
     Schedule
     """
     strategy = check_strategy(strategy)
-    sched = plan_call(strategy, make_call(net, batch_size, loss, out, fuse_update, targets, workspace))
+    sched = plan_call(strategy, make_call(net, batch_size, loss, out=out, fuse_update=fuse_update, targets=targets,
+                                          workspace=workspace))
     if optimizer is not None:
         opt = stepmem.check_optimizer(optimizer)
-        call = make_call(net, batch_size, loss, True, fuse_update, targets, True)  # fit keeps a workspace
+        # fit keeps a workspace
+        call = make_call(net, batch_size, loss, out=True, fuse_update=fuse_update, targets=targets, workspace=True)
         parts = stepmem.step_bytes(call, compile_actions(strategy, call), opt)
         sched.total_bytes = parts["total_bytes"]
         sched.details["total"] = {"optimizer": repr(opt), **parts}
@@ -239,7 +241,7 @@ def pareto(net, batch_size, loss="mse", *, out=False, fuse_update=False, targets
         (about 48 of them), each re-planned at its own peak, with its
         certified gap in ``details``.
     """
-    call = make_call(net, batch_size, loss, out, fuse_update, targets)
+    call = make_call(net, batch_size, loss, out=out, fuse_update=fuse_update, targets=targets)
     return [plan_call(Budget(peak), call) for peak in frontier(call)]
 
 

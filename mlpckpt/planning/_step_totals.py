@@ -36,9 +36,8 @@ from the first), so their sum is reached, and it bounds the first step too:
 from dataclasses import replace
 
 from . import _memory as memory, _workspace_replay as poolmem
-from ._costs import ARRAY_OVERHEAD, LIST_SLOT, grad_pair_bytes
+from ._costs import ARRAY_OVERHEAD, LIST_SLOT, grad_pair_bytes, list_bytes, param_bytes
 from ..training._optimizers import SGD, Adam, make_optimizer
-from ..model._spec import list_bytes, param_bytes
 
 __all__ = ["FIT_FIXED", "NET_FIXED", "OPTIMIZER_NAMES", "dict_bytes", "check_optimizer",
            "state_arrays", "step_bytes"]

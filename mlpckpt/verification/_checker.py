@@ -132,7 +132,7 @@ def _real(value):
     return float(np.real(_scalar(value)))
 
 
-def check_gradients(fun, grad, params, method="central", eps=None, rtol=DEFAULT_RTOL, atol=None,
+def check_gradients(fun, grad, params, *, method="central", eps=None, rtol=DEFAULT_RTOL, atol=None,
                     n_directions=10, seed=0, max_entries=None, names=None):
     """Compare an analytic gradient with a numerical one.
 

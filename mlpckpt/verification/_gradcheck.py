@@ -17,7 +17,7 @@ from ..core import _losses as losses
 from ..core._validate import check_choice
 from ..core._activations import SMOOTH
 from ..planning._plan import check_net, check_strategy, compile_actions, make_call
-from ._checker import METHODS, check_gradients
+from ._checker import DEFAULT_RTOL, METHODS, check_gradients
 
 __all__ = ["gradcheck", "loss_functions"]
 
@@ -62,7 +62,7 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
         ``["W0", "b0", "W1", "b1", ...]``.
     """
     X, Y = placement.check_batch(check_net(net, _NET_FIELDS), X, Y, loss)
-    call = make_call(net, X.shape[1], loss, False, False, inputs.target_form(Y))
+    call = make_call(net, X.shape[1], loss, targets=inputs.target_form(Y))
     actions = compile_actions(check_strategy(strategy), call)
     hidden, output = list(net.activations), net.output
     b = placement.backend_of_net(net)
@@ -83,8 +83,8 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
         # X in the net's dtype, as loss_and_grad would see it (a float32 net's
         # X meets float64 weights exactly as it did when they were swapped in)
         p = on(params)
-        result = backprop.execute(actions, list(p[0::2]), list(p[1::2]), hidden, output,
-                                  X, Y, loss, backend=b)
+        result = backprop.execute(actions, backprop.Params(list(p[0::2]), list(p[1::2]), hidden, output),
+                                  backprop.Batch(X, Y, loss), backprop.Options(backend=b))
         return [b.to_numpy(x) if not b.is_numpy else x for pair in zip(result.dW, result.db) for x in pair]
 
     params = [np.array(p, dtype=np.float64) for pair in zip(*placement.numpy_params(net)) for p in pair]
@@ -92,7 +92,8 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
     return fun, grad, params, names
 
 
-def gradcheck(net, X, Y, loss="mse", strategy=None, method="central", **kw):
+def gradcheck(net, X, Y, loss="mse", *, strategy=None, method="central", eps=None, rtol=DEFAULT_RTOL,
+              atol=None, n_directions=10, seed=0, max_entries=None):
     """Check ``net.loss_and_grad`` against numerical derivatives of the loss.
 
     Parameters
@@ -106,9 +107,8 @@ def gradcheck(net, X, Y, loss="mse", strategy=None, method="central", **kw):
     strategy : checkpoint strategy or None
         Used for the analytic gradient (every strategy must agree).
     method : {"central", "complex", "directional"}
-    **kw
-        ``eps``, ``rtol``, ``atol``, ``n_directions``, ``seed``,
-        ``max_entries`` of :func:`mlpckpt.verification._checker.check_gradients`.
+    eps, rtol, atol, n_directions, seed, max_entries
+        As for :func:`mlpckpt.check_gradients`.
 
     Returns
     -------
@@ -137,7 +137,8 @@ def gradcheck(net, X, Y, loss="mse", strategy=None, method="central", **kw):
             f"expected method='central' or 'directional', or activations from {sorted(SMOOTH)}"
         )
     fun, grad, params, names = loss_functions(net, X, Y, loss, strategy)
-    report = check_gradients(fun, grad, params, method=method, names=names, **kw)
+    report = check_gradients(fun, grad, params, method=method, eps=eps, rtol=rtol, atol=atol,
+                             n_directions=n_directions, seed=seed, max_entries=max_entries, names=names)
     if kinked:
         report.notes.append(
             f"the net has kinks ({', '.join(sorted({h for _, h in kinked}))}): an entry can fail "
