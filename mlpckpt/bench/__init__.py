@@ -15,8 +15,7 @@ slope fit) and :mod:`~mlpckpt.bench.plots` (one function per figure).
 
 from .children import MMAP_THRESHOLD, make_strategy, normalize_strategy
 from .measure import MIB, traced_peak
-from .pareto_plot import pareto_figure
-from .plots import FIGURES, plot_forward_evals, plot_memory, plot_results, plot_schedule, plot_time
+from .plots import FIGURES, pareto_figure, plot_forward_evals, plot_memory, plot_results, plot_schedule, plot_time
 from .results import COLUMNS, CSV_NAME, JSON_NAME, SLOPE_MIN_DEPTH, Row, fit_slope, read_csv, write_csv, write_json
 from .run import (
     DEFAULT_DEPTHS,

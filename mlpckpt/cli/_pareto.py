@@ -120,7 +120,7 @@ def run_pareto(args, spec):
     print(format_frontier(front))
     print(format_marks(front, marks))
     if args.pareto_plot:
-        from ..bench.pareto_plot import pareto_figure
+        from ..bench.plots import pareto_figure
 
         pareto_figure(front, marks, args.pareto_plot, pareto_title(call))
         print(f"wrote {args.pareto_plot}")

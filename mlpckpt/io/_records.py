@@ -205,14 +205,18 @@ def _read(data, headers):
     if len(n_sizes) == 1 and n_sizes[0] > len(headers) // 2 + 1:  # every layer has two members
         raise ValueError(f"path: field 'sizes' has {n_sizes[0]} entries for {len(headers)} members")
     sizes = _files.field(data, headers, "sizes", "iu", 1, "a list of ints").tolist()
-    record = _meta(sizes, _files.field(data, headers, "activations", "U", 1, "a list of names").tolist(),
-                   *(_files.field(data, headers, key, "U", 0, "a string") for key in ("output", "init", "dtype")))
-    sizes, dtype, n = record["sizes"], np.dtype(record["dtype"]), len(record["sizes"]) - 1
+    activations = _files.field(data, headers, "activations", "U", 1, "a list of names").tolist()
+    output, init, dtype = (_files.field(data, headers, key, "U", 0, "a string") for key in ("output", "init", "dtype"))
+    record = _meta(sizes, activations, output, init, dtype)
+    sizes, dtype = record["sizes"], np.dtype(record["dtype"])
+    n = len(sizes) - 1
+    # the members W0, b0, W1, b1, ... and their declared shapes
     blocks = {f"{'Wb'[i % 2]}{i // 2}": _block_shape(i, sizes) for i in range(2 * n)}
     for key, want in blocks.items():  # every declared shape and dtype, before any data is read
         if key not in headers:
             raise ValueError(f"path: missing field {key!r}")
-        (shape, got), name = headers[key], f"{'weights' if key[0] == 'W' else 'biases'}[{key[1:]}]"
+        shape, got = headers[key]
+        name = f"{'weights' if key[0] == 'W' else 'biases'}[{key[1:]}]"
         if shape != want:
             raise ValueError(f"path: {name}: expected shape {want} (sizes {list(sizes)}), got {shape}")
         if got != dtype:

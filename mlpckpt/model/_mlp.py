@@ -8,7 +8,7 @@ from ..execution import _executor as backprop
 from ..core import _finite as finite
 from ..io import _records as io
 from ..experiments import _layerstats as layerstats
-from . import _across_backends as placement, _predictions as predictions
+from . import _across_backends as placement
 from ..training import _loop as train
 from ..core._validate import check_bool, check_dtype, check_finite, check_sizes, make_rng
 from ..core._activations import check_activations, check_output, output_forward
@@ -143,8 +143,45 @@ class MLP:
         finite.check_logits(z, self.weights, self.biases, X)
         return output_forward(self.output, z, self.backend.ops)
 
-    predict_proba = predictions.predict_proba  # sigmoid or softmax outputs (mlpckpt.model._predictions)
-    predict = predictions.predict  # labels for softmax, 0/1 for sigmoid, the output for identity
+    def predict_proba(self, X):
+        """Sigmoid or softmax outputs.
+
+        Parameters
+        ----------
+        X : array_like, shape (sizes[0], batch)
+
+        Returns
+        -------
+        ndarray, shape (sizes[-1], batch)
+
+        Raises
+        ------
+        ValueError
+            The net's output is ``"identity"`` (no probabilities).
+        """
+        if self.output == "identity":
+            raise ValueError("output: predict_proba needs output='sigmoid' or 'softmax', got 'identity'")
+        return self.forward(X)
+
+    def predict(self, X):
+        """Predictions for the columns of ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (sizes[0], batch)
+
+        Returns
+        -------
+        ndarray
+            int labels of shape ``(batch,)`` for softmax, 0/1 of shape
+            ``(sizes[-1], batch)`` for sigmoid, the output itself for identity.
+        """
+        out, xp = self.forward(X), self.backend.xp
+        if self.output == "softmax":
+            return xp.argmax(out, axis=0)
+        if self.output == "sigmoid":
+            return xp.astype(out > 0.5, xp.int64)
+        return out
 
     # -- gradients ---------------------------------------------------------
     def _call(self, batch, loss, out, fuse_update, targets, workspace=False):

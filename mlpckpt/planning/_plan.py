@@ -18,8 +18,7 @@ from . import _memory as memory, _workspace_replay as poolmem, _step_totals as s
 from ..core._validate import check_bool, check_choice, check_dtype, check_int, check_sizes, parse_bytes
 from ._actions import check_actions
 from ..core._activations import check_activations, check_output
-from ._budget import Budget
-from ._frontier import frontier
+from ._budget import Budget, frontier
 from ..core._kernel_setting import kernels_for
 from ..core._losses import check_loss
 from ._schedule import Schedule

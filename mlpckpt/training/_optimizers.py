@@ -184,8 +184,9 @@ class Adam(Optimizer):
         s, blocks = _unpack(state, "adam", spec, ("m", "v"))
         m, v = blocks["m"], blocks["v"]
         opt = cls(lr=s["lr"], betas=(s["beta1"], s["beta2"]), eps=s["eps"])
-        bad = sorted(set(m) ^ set(v)) or [i for i in m if (m[i].shape, m[i].dtype) != (v[i].shape, v[i].dtype)
-                                          or not (v[i] >= 0).all()]
+        bad = sorted(set(m) ^ set(v))  # blocks with one moment only
+        if not bad:  # moments of another shape or dtype than their twin, or a negative second moment
+            bad = [i for i in m if (m[i].shape, m[i].dtype) != (v[i].shape, v[i].dtype) or not (v[i] >= 0).all()]
         if bad or s["t"] < 0 or (m and s["t"] == 0):
             raise ValueError(f"state: step count {s['t']}, moments of blocks {sorted(m)} (bad: {bad}); "
                              "expected t >= 0 (>= 1 with moments), m and v of one shape and dtype, v >= 0")
