@@ -1,24 +1,68 @@
-"""What each thing a call allocates costs tracemalloc, in bytes.
+"""What each thing a call allocates costs an allocator, in bytes: the one
+interface every cost table implements (:class:`CostTable`), and
+tracemalloc's table (:class:`Tracemalloc`).
 
 The per-object costs behind the memory model of :mod:`mlpckpt.planning._memory`
 (paper_notes/checkpointing.md, "Memory model", eqs. C10-C12): the ndarray
 overhead measured on the running interpreter, NumPy's ufunc buffer, the
 temporaries of a layer's forward map and of each loss, gradient pairs and
-the call's fixed Python objects. Imports nothing of the package.
+the call's fixed Python objects. A device allocator's table is
+:class:`mlpckpt.planning._device_costs.DeviceAllocator`. Imports nothing of the package.
 """
 
 import struct
 import sys
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 
 __all__ = [
-    "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "UPDATE_TRANSIENT",
+    "CostTable", "Tracemalloc", "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "UPDATE_TRANSIENT",
     "KERNEL_TRANSIENT", "UFUNC_BUFSIZE", "UFUNC_FIXED", "fixed_bytes", "ufunc_buffer", "forward_transient",
     "loss_transient", "grad_pair_bytes", "shared_grad_bytes", "TUPLE_FREELISTS", "schedule_bytes",
     "LIST_HEADER", "list_bytes", "n_params", "param_bytes",
 ]
+
+
+# -- the interface ------------------------------------------------------------
+
+
+@runtime_checkable
+class CostTable(Protocol):
+    """What one allocator counts for each thing a call allocates, in bytes.
+
+    :func:`mlpckpt.planning._memory.model` reads a call's tables through
+    this interface only; one implementation per allocator, each bound to
+    what it depends on besides the call (tracemalloc: the elementwise
+    kernels; a device allocator: its kind).
+    """
+
+    #: bytes of a backward step's reductions and matmul bookkeeping
+    backward_transient: int
+    #: bytes of a fused update's bookkeeping (beside its scratch)
+    update_transient: int
+
+    def array_bytes(self, nbytes):
+        """An array of ``nbytes`` bytes of data."""
+
+    def fixed_bytes(self, call):
+        """What lives for the whole call besides arrays (lists, records)."""
+
+    def forward_transient(self, rows, batch, itemsize, activation):
+        """Peak temporary bytes inside one layer's forward map (eq. C11)."""
+
+    def loss_transient(self, loss, output, n_out, batch, itemsize, targets):
+        """Peak temporary bytes of the loss (eq. C12)."""
+
+    def grad_pair_bytes(self, rows, cols, itemsize):
+        """One layer's ``(dW, db)``."""
+
+    def shared_grad_bytes(self, sizes, itemsize):
+        """A fused step's gradient buffers: one pair per distinct layer shape."""
+
+
+# -- tracemalloc's costs ---------------------------------------------------------
 
 
 def _traced_bytes(make, count=64):
@@ -140,6 +184,31 @@ def shared_grad_bytes(sizes, itemsize):
     shapes = {(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)}
     return sum(grad_pair_bytes(rows, cols, itemsize) for rows, cols in shapes)
 
+
+class Tracemalloc:
+    """tracemalloc's :class:`CostTable` for a NumPy call running ``kernels``
+    (``"numpy"`` or ``"numba"``: a compiled kernel makes no temporary)."""
+
+    backward_transient = BACKWARD_TRANSIENT
+    update_transient = UPDATE_TRANSIENT
+
+    def __init__(self, kernels="numpy"):
+        self.kernels = kernels
+
+    def array_bytes(self, nbytes):
+        return nbytes + ARRAY_OVERHEAD
+
+    fixed_bytes = staticmethod(fixed_bytes)
+
+    def forward_transient(self, rows, batch, itemsize, activation):
+        return forward_transient(rows, batch, itemsize, activation, self.kernels)
+
+    loss_transient = staticmethod(loss_transient)
+    grad_pair_bytes = staticmethod(grad_pair_bytes)
+    shared_grad_bytes = staticmethod(shared_grad_bytes)
+
+
+# -- the schedule itself ----------------------------------------------------------
 
 #: CPython keeps up to 2000 freed tuples of each small length for reuse, and
 #: tracemalloc still counts them: after planning, up to this much of the

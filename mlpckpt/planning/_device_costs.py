@@ -1,8 +1,9 @@
 """What each thing a call allocates costs a device allocator, in bytes.
 
-The twin of :mod:`mlpckpt.planning._costs` for nets on PyTorch or CuPy
-(paper_notes/backends.md, eqs. B4-B6), with the same functions so that
-:func:`mlpckpt.planning._memory.model` reads either table. A device allocator counts
+The :class:`~mlpckpt.planning._costs.CostTable` of nets on PyTorch or CuPy
+(paper_notes/backends.md, eqs. B4-B6): :class:`DeviceAllocator`, bound to
+the allocator's kind, so that :func:`mlpckpt.planning._memory.model` reads
+it exactly as it reads tracemalloc's. A device allocator counts
 tensor storage only: no Python object, no ufunc buffer, no bookkeeping of
 the interpreter. What it does count:
 
@@ -22,7 +23,7 @@ before a call, never of the call's peak above it. Imports nothing of the
 package.
 """
 
-__all__ = ["ROUNDING", "SCALARS", "rounding", "is_device", "array_bytes", "fixed_bytes",
+__all__ = ["DeviceAllocator", "ROUNDING", "SCALARS", "rounding", "is_device", "array_bytes", "fixed_bytes",
            "forward_transient", "loss_transient", "grad_pair_bytes", "shared_grad_bytes",
            "BACKWARD_TRANSIENT", "UPDATE_TRANSIENT"]
 
@@ -99,3 +100,32 @@ def shared_grad_bytes(sizes, itemsize, kind):
 BACKWARD_TRANSIENT = 4 * 512
 #: a fused update's scalars
 UPDATE_TRANSIENT = 4 * 512
+
+
+class DeviceAllocator:
+    """A device allocator's :class:`~mlpckpt.planning._costs.CostTable`;
+    ``kind`` as :attr:`mlpckpt.backends._backends.Backend.kind` names it
+    (``"torch:cuda"``, ``"cupy:cuda"``, ``"torch:cpu"``, ...)."""
+
+    backward_transient = BACKWARD_TRANSIENT
+    update_transient = UPDATE_TRANSIENT
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def array_bytes(self, nbytes):
+        return array_bytes(nbytes, self.kind)
+
+    fixed_bytes = staticmethod(fixed_bytes)
+
+    def forward_transient(self, rows, batch, itemsize, activation):
+        return forward_transient(rows, batch, itemsize, activation, self.kind)
+
+    def loss_transient(self, loss, output, n_out, batch, itemsize, targets):
+        return loss_transient(loss, output, n_out, batch, itemsize, targets, self.kind)
+
+    def grad_pair_bytes(self, rows, cols, itemsize):
+        return grad_pair_bytes(rows, cols, itemsize, self.kind)
+
+    def shared_grad_bytes(self, sizes, itemsize):
+        return shared_grad_bytes(sizes, itemsize, self.kind)

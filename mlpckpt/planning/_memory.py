@@ -52,7 +52,7 @@ from ._costs import (
 __all__ = [
     "ARRAY_OVERHEAD", "BASE_OVERHEAD", "BACKWARD_TRANSIENT", "LIST_SLOT", "UPDATE_TRANSIENT",
     "UFUNC_BUFSIZE", "UFUNC_FIXED", "fixed_bytes", "ufunc_buffer", "forward_transient",
-    "loss_transient", "grad_pair_bytes", "shared_grad_bytes", "Model", "model", "simulate",
+    "loss_transient", "grad_pair_bytes", "shared_grad_bytes", "Model", "cost_table", "model", "simulate",
 ]
 
 
@@ -110,28 +110,28 @@ class Model:
         return len(self.fwd)
 
 
-def model(call):
-    """The :class:`Model` of ``call`` (a :class:`mlpckpt.planning._plan.Call`): tracemalloc's
-    bytes for NumPy, the device allocator's for other backends (``call.backend``)."""
-    if devcosts.is_device(call.backend):  # a device allocator's bytes (eqs. B4-B6)
-        return _model(call, devcosts, functools.partial(devcosts.array_bytes, kind=call.backend),
-                      (call.backend,))
-    return _model(call, costs, lambda nbytes: nbytes + ARRAY_OVERHEAD, ())
+def cost_table(call):
+    """The :class:`~mlpckpt.planning._costs.CostTable` of ``call``'s allocator:
+    tracemalloc's for NumPy, the device allocator's for other backends
+    (``call.backend``; eqs. B4-B6)."""
+    if devcosts.is_device(call.backend):
+        return devcosts.DeviceAllocator(call.backend)
+    return costs.Tracemalloc(call.kernels)
 
 
-def _model(call, c, array_bytes, kind):
-    # The tables from one cost module: costs (tracemalloc) or devcosts.
+def model(call, table=None):
+    """The :class:`Model` of ``call`` (a :class:`mlpckpt.planning._plan.Call`),
+    priced by ``table`` (default :func:`cost_table` of the call)."""
+    c = cost_table(call) if table is None else table
     sizes, batch, itemsize, n = call.sizes, call.batch, call.itemsize, call.n_layers
-    act = [0] + [array_bytes(s * batch * itemsize) for s in sizes[1:]]
+    act = [0] + [c.array_bytes(s * batch * itemsize) for s in sizes[1:]]
     hidden = list(call.activations) + [None]  # the last layer has no map
-    how = kind or (call.kernels,)
-    fwd = [act[k + 1] + c.forward_transient(sizes[k + 1], batch, itemsize, hidden[k], *how)
-           for k in range(n)]
+    fwd = [act[k + 1] + c.forward_transient(sizes[k + 1], batch, itemsize, hidden[k]) for k in range(n)]
     keep_grads = not call.out and not call.fuse_update
-    pair = [c.grad_pair_bytes(sizes[k + 1], sizes[k], itemsize, *kind) for k in range(n)]
+    pair = [c.grad_pair_bytes(sizes[k + 1], sizes[k], itemsize) for k in range(n)]
     base = c.fixed_bytes(call)
     if call.fuse_update:
-        base += c.shared_grad_bytes(sizes, itemsize, *kind)
+        base += c.shared_grad_bytes(sizes, itemsize)
     grads, seen = [0] * (n + 1), set()  # grads[t]: made by steps >= t
     for k in range(n - 1, -1, -1):
         shape = (sizes[k + 1], sizes[k])
@@ -142,14 +142,14 @@ def _model(call, c, array_bytes, kind):
     top_acts = [(act[t] if 0 < t < n else 0) + (act[t] if t > 0 else 0) for t in range(n + 1)]
     back_acts = [act[k] if k > 0 and (k + 1 == n or sizes[k] != sizes[k + 1]) else 0
                  for k in range(n)]
-    back = [back_acts[k] + (pair[k] if keep_grads else 0) + c.BACKWARD_TRANSIENT for k in range(n)]
-    loss = c.loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets, *kind)
+    back = [back_acts[k] + (pair[k] if keep_grads else 0) + c.backward_transient for k in range(n)]
+    loss = c.loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets)
     table = functools.partial(array, "q")  # 8 bytes an entry, Python ints when read
     return Model(
         base=base, act=table(act), fwd=table(fwd), loss=loss,
         top=table(a + g for a, g in zip(top_acts, grads)), top_acts=table(top_acts),
         back=table(back), back_acts=table(back_acts),
-        update=c.UPDATE_TRANSIENT if call.fuse_update else None,
+        update=c.update_transient if call.fuse_update else None,
     )
 
 
