@@ -111,6 +111,14 @@ def _measured_peak_fixture():
 
 
 @pytest.fixture
+def kernel_setting():
+    """The kernel setting "auto" for the test, the previous one restored after."""
+    previous = mc.set_kernels("auto")
+    yield
+    mc.set_kernels(previous)
+
+
+@pytest.fixture
 def tanh_derivative_off(monkeypatch):
     """tanh' scaled by 1.001 in the backward pass (the forward is untouched):
     a planted bug every gradient check must catch."""

@@ -4,7 +4,7 @@ changed nothing (issue 10).  Run from the repository root:
     python tests/data/make_baseline.py
 
 It uses the public API only (``mc.plan`` on a net description), so it runs
-unchanged before and after a refactoring; ``tests/test_baseline.py``
+unchanged before and after a refactoring; ``tests/integration/test_baseline.py``
 compares the library with the committed ``baseline.json``.
 """
 

@@ -17,7 +17,7 @@ import mlpckpt as mc
 from mlpckpt.core import _activations as acts
 from mlpckpt.core import _losses as losses
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _central(f, x, h=1e-6):

@@ -2,7 +2,7 @@
 (one stderr line naming the option, exit status 2, no traceback); every
 sub-command prints what the library computes.
 
-The figure-writing commands are tested in test_bench_plots.py (they need
+The figure-writing commands are tested in tests/bench/test_plots.py (they need
 matplotlib).
 """
 
@@ -20,7 +20,7 @@ from mlpckpt.cli._main import build_parser, main
 from mlpckpt.planning._strategies import griewank_t
 
 NET = ["--sizes", "3,4,2"]
-COMMITTED = str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv")
+COMMITTED = str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "memory_vs_depth.csv")
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_cli_bad_arguments_exit_2(capsys, argv, match):
 
 # -- hostile arguments (issue 11): bounds named, one line, never a traceback ------------
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 HOSTILE = [
     ["plan", "--width", "8", "--depth", "10000000000"],  # was a MemoryError traceback
@@ -335,7 +335,7 @@ def test_bounds_are_named(argv, message, capsys):
 
 
 def test_a_net_too_big_to_build_names_its_bytes_and_the_bound(capsys, monkeypatch):
-    from mlpckpt.cli._main import _args as _cli_args
+    from mlpckpt.cli import _args as _cli_args
 
     # 100,000 x 100,000 float64 weights, three layers: 240,002,400,000 B and the batch
     assert main(["gradcheck", "--width", "100000", "--depth", "3"]) == 2

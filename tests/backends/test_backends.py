@@ -374,7 +374,7 @@ def test_gpu_check_script_runs_its_checks_on_the_cpu(tmp_path):
     import subprocess
     import sys
 
-    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    script = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
     out = tmp_path / "gpu.json"
     r = subprocess.run([sys.executable, str(script), "--device", "cpu", "--depths", "9", "--width", "8",
                         "--batch", "16", "--repeats", "1", "--out", str(out)],

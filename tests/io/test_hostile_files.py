@@ -19,7 +19,7 @@ import mlpckpt as mc
 from mlpckpt.io import _atomic as _files
 from mlpckpt.io import _records as mio
 
-DATA = pathlib.Path(__file__).resolve().parent / "data"
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 
 
 def _fields(path):

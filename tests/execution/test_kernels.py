@@ -2,6 +2,7 @@
 strategy stays bitwise equal and within its predicted memory on each."""
 
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -12,6 +13,8 @@ import mlpckpt as mc
 from mlpckpt.core import _activations as activations
 from mlpckpt.execution import _kernels as kernels, _layers as layers
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
 AVAILABLE = ["numpy"] + (["numba"] if kernels._compiled is not None else [])
 STRATEGIES = [mc.StoreAll(), mc.Sqrt(), mc.Segments(3), mc.Revolve(2), mc.Revolve(0)]
 
@@ -21,6 +24,20 @@ def kernel(request):
     previous = kernels.set_kernels(request.param)
     yield request.param
     kernels.set_kernels(previous)
+
+
+def data(rng, sizes, batch, loss, dtype):
+    X = rng.standard_normal((sizes[0], batch)).astype(dtype)
+    if loss == "cross_entropy":
+        return X, rng.integers(0, sizes[-1], size=batch)
+    if loss == "bce":
+        return X, rng.random((sizes[-1], batch)).astype(dtype)
+    return X, rng.standard_normal((sizes[-1], batch)).astype(dtype)
+
+
+def same(ref, got):
+    return ref[0] == got[0] and all(np.array_equal(a, b) for a, b in zip(
+        ref[1].weights + ref[1].biases, got[1].weights + got[1].biases))
 
 
 def test_bad_setting_is_a_value_error_naming_kernels():
@@ -90,3 +107,37 @@ def test_fortran_ordered_input(kernel, make_data):
     loss, g = net.loss_and_grad(np.asfortranarray(X), Y, strategy=mc.Revolve(1))
     assert loss == ref_loss
     assert all(np.array_equal(a, b) for a, b in zip(ref.weights, g.weights))
+
+
+# -- mc.set_kernels and MLPCKPT_KERNELS (from the review of issue 13) -------
+@pytest.mark.parametrize("bad", [None, 1, "NUMBA", "", b"numba", ["numba"], "numba "])
+def test_set_kernels_bad_input(bad, kernel_setting):
+    with pytest.raises(ValueError, match=r"^kernels: "):
+        mc.set_kernels(bad)
+    assert mc.get_kernels()[0] == "auto"
+
+
+def test_bad_environment_variable_names_it():
+    env = dict(os.environ, MLPCKPT_KERNELS="NUMPY")
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-c", "import mlpckpt"], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "ValueError: MLPCKPT_KERNELS: got 'NUMPY'" in proc.stderr
+
+
+def test_switching_kernels_between_calls_keeps_plans_apart(kernel_setting):
+    if kernels._compiled is None:
+        pytest.skip("numba not installed")
+    net = mc.MLP([6, 40, 40, 3], activation="leaky_relu", seed=0)
+    X, Y = data(np.random.default_rng(1), net.sizes, 500, "mse", "float64")
+    seen = {}
+    for name in ("numba", "numpy", "numba", "numpy"):
+        mc.set_kernels(name)
+        sched = mc.plan(net, 500, mc.Sqrt(), workspace=True)
+        assert sched.details["kernels"] == name
+        seen.setdefault(name, sched.peak_bytes)
+        assert seen[name] == sched.peak_bytes
+        ws = mc.Workspace()
+        got = net.loss_and_grad(X, Y, strategy=mc.Sqrt(), workspace=ws)
+        assert same(net.loss_and_grad(X, Y), got)
+    mc.set_kernels("numpy")
+    assert net.loss_and_grad(X, Y.astype(np.float64))[0] == net.loss_and_grad(X, Y, workspace=mc.Workspace())[0]

@@ -5,7 +5,7 @@ Every check below can fail: planted errors must be caught, clean gradients
 of smooth functions must pass at any scale, and the tolerance edge cases pin
 down what the default criterion can and cannot see
 (paper_notes/gradient_checking.md, eqs. G7-G9). The MLP side is in
-tests/test_netcheck.py, the report in tests/test_report.py.
+tests/verification/test_gradcheck.py, the report in tests/verification/test_report.py.
 """
 
 import ast

@@ -18,7 +18,7 @@ from mlpckpt.io import _atomic as _files
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and stale-temporary removal are POSIX")
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SIZES = [64, 1024, 1024, 16]  # about 9 MB a file: a kill usually lands inside a save
 
 # argv: target, seed, count (0: forever), then "die" to SIGKILL itself half-way into np.savez

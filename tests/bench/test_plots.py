@@ -10,7 +10,7 @@ from mlpckpt import bench
 from mlpckpt.cli._main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-COMMITTED = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv"
+COMMITTED = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "memory_vs_depth.csv"
 
 
 @pytest.fixture

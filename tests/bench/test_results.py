@@ -12,7 +12,7 @@ import pytest
 from mlpckpt import bench
 from mlpckpt.bench import COLUMNS, Row, fit_slope, read_csv, write_csv, write_json
 
-COMMITTED = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "memory_vs_depth.csv"
+COMMITTED = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "memory_vs_depth.csv"
 
 
 def _rows():

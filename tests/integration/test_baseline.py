@@ -43,11 +43,11 @@ import pytest
 
 import mlpckpt as mc
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "data"))
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/
+sys.path.insert(0, os.path.join(TESTS, "data"))
 import make_baseline  # noqa: E402
 
-with open(os.path.join(HERE, "data", "baseline.json")) as f:
+with open(os.path.join(TESTS, "data", "baseline.json")) as f:
     BASELINE = json.load(f)
 
 

@@ -19,7 +19,7 @@ import mlpckpt as mc
 from mlpckpt.core import _params as params
 from mlpckpt.core._params import INITS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LAYOUTS = ("C", "F", "strided", "reversed")
 
 
@@ -127,7 +127,7 @@ def test_fit_does_not_depend_on_the_layout_of_the_data(x_layout):
 TWO_THREADS = textwrap.dedent(
     """
     import numpy as np, mlpckpt as mc
-    from test_layouts import in_layout, bitwise_equal, LAYOUTS
+    from test_memory_layouts import in_layout, bitwise_equal, LAYOUTS
     bad = []
     for seed, sizes in enumerate([[64, 200, 40, 150, 8], [90, 30, 120, 30, 5], [7, 3, 9, 2]]):
         net = mc.MLP(sizes, init="orthogonal", seed=seed)
@@ -148,7 +148,7 @@ TWO_THREADS = textwrap.dedent(
 
 def test_two_blas_threads():
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests" / "model")]))
     proc = subprocess.run([sys.executable, "-c", TWO_THREADS], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
