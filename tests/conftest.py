@@ -11,20 +11,7 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-
-
-def _make_data(sizes, batch, loss, seed=0, dtype="float64"):
-    """Random X and targets that suit ``loss`` (labels for cross_entropy)."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((sizes[0], batch)).astype(dtype)
-    n_out = sizes[-1]
-    if loss == "cross_entropy":
-        Y = rng.integers(0, n_out, size=batch)
-    elif loss == "bce":
-        Y = rng.random((n_out, batch)).astype(dtype)
-    else:
-        Y = rng.standard_normal((n_out, batch)).astype(dtype)
-    return X, Y
+from mlpckpt.testing import assert_bitwise_equal
 
 
 def _net_spec(sizes, activation="tanh", output="identity", dtype="float64"):
@@ -59,10 +46,18 @@ def _central_diff_grads(net, X, Y, loss):
 # -- fixtures: tests take the helpers as arguments (conftest is never imported)
 
 
-@pytest.fixture(name="make_data", scope="session")  # a pure function: hypothesis tests may take it
-def _make_data_fixture():
-    """``make_data(sizes, batch, loss, seed=0, dtype="float64") -> (X, Y)``."""
-    return _make_data
+def _assert_same_result(ref, got, err_msg=""):
+    """Two ``(loss, Grads)`` results of ``loss_and_grad``: the same loss, and
+    gradients bitwise equal (blocks ``weights + biases``)."""
+    assert ref[0] == got[0], f"loss {ref[0]!r} != {got[0]!r}" + (f"\n{err_msg}" if err_msg else "")
+    assert_bitwise_equal(ref[1].weights + ref[1].biases, got[1].weights + got[1].biases, err_msg=err_msg)
+
+
+@pytest.fixture(name="assert_same_result", scope="session")  # a pure function: hypothesis tests may take it
+def _assert_same_result_fixture():
+    """``assert_same_result(ref, got, err_msg="")`` of two ``(loss, Grads)``
+    results: equal losses, bitwise equal gradients."""
+    return _assert_same_result
 
 
 @pytest.fixture(name="net_spec")
@@ -84,13 +79,13 @@ def _run_schedule_fixture():
     compiled through the planner as loss_and_grad compiles it."""
     from mlpckpt.execution import _executor as backprop
     from mlpckpt.model._batch import target_form
-    from mlpckpt.planning._plan import check_strategy, compile_actions, make_call
+    from mlpckpt.planning._plan import check_strategy, compile_program, make_call
 
     def run(net, X, Y, loss, strategy, grads=None, on_layer=None):
         call = make_call(net, X.shape[1], loss, out=grads is not None, fuse_update=on_layer is not None,
                          targets=target_form(Y))
-        actions = compile_actions(check_strategy(strategy), call)
-        return backprop.execute(actions, backprop.Params(net.weights, net.biases, net.activations, net.output),
+        program = compile_program(check_strategy(strategy), call)
+        return backprop.execute(program, backprop.Params(net.weights, net.biases, net.activations, net.output),
                                 backprop.Batch(X, Y, loss), backprop.Options(grads=grads, on_layer=on_layer))
 
     return run
@@ -182,7 +177,9 @@ def make_net():
 @pytest.fixture
 def blocks():
     """Parameter blocks in flatten order ``W0, b0, W1, b1, ...``: ``of(net)``,
-    ``of_grads(grads)``, ``set(net, blocks)`` (in place), ``same(a, b)``."""
+    ``of_grads(grads)``, ``set(net, blocks)`` (in place); ``differ(a, b)``:
+    some block's values differ (equal blocks are asserted with
+    :func:`mlpckpt.testing.assert_bitwise_equal`)."""
 
     def of(net):
         return [x for pair in zip(net.weights, net.biases) for x in pair]
@@ -195,13 +192,14 @@ def blocks():
             net.weights[k][...] = values[2 * k]
             net.biases[k][...] = values[2 * k + 1]
 
-    def same(a, b):
-        return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    def differ(a, b):
+        return not (len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)))
 
-    return SimpleNamespace(of=of, of_grads=of_grads, set=set_, same=same)
+    return SimpleNamespace(of=of, of_grads=of_grads, set=set_, differ=differ)
 
 
 @pytest.fixture
 def unchanged():
-    """``unchanged(net, weights)``: the net's weights equal the given copies."""
-    return lambda net, weights: all(np.array_equal(a, b) for a, b in zip(net.weights, weights))
+    """``unchanged(net, weights)``: asserts that the net's weights are bitwise
+    the given copies."""
+    return lambda net, weights: assert_bitwise_equal(list(net.weights), list(weights))

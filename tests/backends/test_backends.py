@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import mlpckpt as mc
 from mlpckpt import SGD, Actions, Adam, Budget, Revolve, Segments, Sqrt, StoreAll
+from mlpckpt.testing import assert_bitwise_equal, make_data
 
 torch = pytest.importorskip("torch")
 strict = pytest.importorskip("array_api_strict")
@@ -32,14 +33,9 @@ def npy(x):
     return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def data(sizes, batch, loss, seed=0, dtype="float64"):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((sizes[0], batch)).astype(dtype)
-    if loss == "cross_entropy":
-        return X, rng.integers(0, sizes[-1], size=batch)
-    if loss == "bce":
-        return X, rng.random((sizes[-1], batch)).astype(dtype)
-    return X, rng.standard_normal((sizes[-1], batch)).astype(dtype)
+def npys(arrays):
+    """NumPy copies of a list of arrays of any backend."""
+    return [npy(a) for a in arrays]
 
 
 def strategies(n):
@@ -70,7 +66,7 @@ CASES = [  # sizes, activation, output, loss
 @pytest.mark.parametrize("sizes,activation,output,loss", CASES)
 def test_every_strategy_is_bitwise_store_all_and_close_to_numpy(backend, sizes, activation, output, loss):
     net = mc.MLP(sizes, activation=activation, output=output, seed=3)
-    X, Y = data(sizes, 11, loss, seed=4)
+    X, Y = make_data(sizes, 11, loss, seed=4)
     ref_loss, ref = net.loss_and_grad(X, Y, loss)
     xnet = mc.MLP(sizes, activation=activation, output=output, seed=3, backend=backend)
     Xb, Yb = on(backend, X), on(backend, Y)
@@ -80,8 +76,7 @@ def test_every_strategy_is_bitwise_store_all_and_close_to_numpy(backend, sizes, 
     for strategy in strategies(len(sizes) - 1):
         value, g = xnet.loss_and_grad(Xb, Yb, loss, strategy=strategy)
         assert value == base_loss, strategy
-        for a, b in zip(g.weights + g.biases, base.weights + base.biases):
-            assert np.array_equal(npy(a), npy(b)), strategy
+        assert_bitwise_equal(npys(g.weights + g.biases), npys(base.weights + base.biases), err_msg=repr(strategy))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -93,9 +88,8 @@ def test_hypothesis_sizes_dtypes_inits(backend, depth, width, batch, dtype, init
     sizes = [3] + [width] * depth + [4]
     net = mc.MLP(sizes, output="softmax", init=init, dtype=dtype, seed=seed)
     xnet = mc.MLP(sizes, output="softmax", init=init, dtype=dtype, seed=seed, backend=backend)
-    for W, Wx in zip(net.weights + net.biases, xnet.weights + xnet.biases):
-        assert np.array_equal(npy(Wx), W)  # the same initial weights, bit for bit
-    X, lab = data(sizes, batch, "cross_entropy", seed=seed, dtype=dtype)
+    assert_bitwise_equal(npys(xnet.weights + xnet.biases), net.weights + net.biases)  # the same initial weights
+    X, lab = make_data(sizes, batch, "cross_entropy", seed=seed, dtype=dtype)
     Y = np.eye(4, dtype=dtype)[:, lab] if onehot else lab
     base_loss, base = xnet.loss_and_grad(on(backend, X), on(backend, Y), "cross_entropy")
     ref_loss, ref = net.loss_and_grad(X, Y, "cross_entropy")
@@ -107,19 +101,19 @@ def test_hypothesis_sizes_dtypes_inits(backend, depth, width, batch, dtype, init
     for strategy in (Sqrt(), Revolve(1), Segments(depth + 1)):
         value, g = xnet.loss_and_grad(on(backend, X), on(backend, Y), "cross_entropy", strategy=strategy)
         assert value == base_loss
-        assert all(np.array_equal(npy(a), npy(b)) for a, b in zip(g.weights + g.biases, base.weights + base.biases))
+        assert_bitwise_equal(npys(g.weights + g.biases), npys(base.weights + base.biases), err_msg=repr(strategy))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_out_buffers_are_written_and_returned(backend):
     net = mc.MLP([3, 6, 6, 6, 2], seed=1, backend=backend)
-    X, Y = data(net.sizes, 5, "mse", seed=2)
+    X, Y = make_data(net.sizes, 5, "mse", seed=2)
     _, fresh = net.loss_and_grad(on(backend, X), on(backend, Y))
     out = net.zeros_like_grads()
     arrays = [id(a) for a in out.weights + out.biases]
     _, g = net.loss_and_grad(on(backend, X), on(backend, Y), strategy=Revolve(1), out=out)
     assert g is out and [id(a) for a in g.weights + g.biases] == arrays
-    assert all(np.array_equal(npy(a), npy(b)) for a, b in zip(g.weights + g.biases, fresh.weights + fresh.biases))
+    assert_bitwise_equal(npys(g.weights + g.biases), npys(fresh.weights + fresh.biases))
     numpy_out = mc.MLP([3, 6, 6, 6, 2]).zeros_like_grads()
     with pytest.raises(ValueError, match="out"):
         net.loss_and_grad(on(backend, X), on(backend, Y), out=numpy_out)
@@ -129,7 +123,7 @@ def test_out_buffers_are_written_and_returned(backend):
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_fit_matches_numpy_and_fusing_is_bitwise(backend, optimizer):
     sizes = (4, 7, 7, 7, 3)
-    X, Y = data(sizes, 20, "cross_entropy", seed=5)
+    X, Y = make_data(sizes, 20, "cross_entropy", seed=5)
     ref = mc.MLP(sizes, output="softmax", seed=6)
     ref_hist = ref.fit(X, Y, "cross_entropy", optimizer=optimizer, lr=0.05, epochs=3, batch_size=6, seed=1)
     runs = []
@@ -141,7 +135,7 @@ def test_fit_matches_numpy_and_fusing_is_bitwise(backend, optimizer):
         for W, R in zip(net.weights + net.biases, ref.weights + ref.biases):
             assert np.max(np.abs(npy(W) - R)) <= 1e-12 * np.max(np.abs(R))
         runs.append(net)
-    assert all(np.array_equal(npy(a), npy(b)) for a, b in zip(runs[0].weights, runs[1].weights))
+    assert_bitwise_equal(npys(runs[0].weights), npys(runs[1].weights))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -151,8 +145,9 @@ def test_to_is_an_exact_copy_both_ways(backend):
     assert there.backend.name == backend and there.backend.device == "cpu"
     assert f"backend={backend!r}" in repr(there)
     back = there.to("numpy")
-    for a, b, c in zip(net.weights + net.biases, there.weights + there.biases, back.weights + back.biases):
-        assert np.array_equal(npy(b), a) and np.array_equal(c, a) and c.dtype == np.float32
+    assert_bitwise_equal(npys(there.weights + there.biases), net.weights + net.biases)
+    assert_bitwise_equal(back.weights + back.biases, net.weights + net.biases)  # float32, as net's are
+    for a, c in zip(net.weights + net.biases, back.weights + back.biases):
         assert c.flags.c_contiguous and c is not a
     there.weights[0][...] = 0  # a copy: the original is untouched
     assert np.any(net.weights[0] != 0)
@@ -162,7 +157,7 @@ def test_to_is_an_exact_copy_both_ways(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_arrays_of_the_wrong_library_are_refused_by_name(backend):
     net = mc.MLP([3, 4, 2], seed=0, backend=backend)
-    X, Y = data(net.sizes, 4, "mse")
+    X, Y = make_data(net.sizes, 4, "mse")
     with pytest.raises(ValueError, match=r"^X: expected .* got a NumPy float64 array"):
         net.loss_and_grad(X, on(backend, Y))
     with pytest.raises(ValueError, match=r"^Y: expected .* got a NumPy float64 array"):
@@ -189,7 +184,7 @@ def test_arrays_of_the_wrong_library_are_refused_by_name(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_int_and_transposed_inputs_give_the_same_result(backend):
     net = mc.MLP([3, 6, 6, 2], seed=2, backend=backend)
-    X, Y = data(net.sizes, 6, "mse", seed=3)
+    X, Y = make_data(net.sizes, 6, "mse", seed=3)
     Xi = np.round(3 * X).astype(np.int64)
     ref_loss, ref = net.to("numpy").loss_and_grad(Xi.astype(float), Y)
     value, g = net.loss_and_grad(on(backend, Xi), on(backend, Y))
@@ -206,7 +201,7 @@ def test_int_and_transposed_inputs_give_the_same_result(backend):
 @pytest.mark.parametrize("method", ["central", "complex", "directional"])
 def test_gradcheck_runs_on_the_backend(backend, method):
     net = mc.MLP([3, 5, 5, 2], output="softmax", seed=1, backend=backend)
-    X, Y = data(net.sizes, 4, "cross_entropy", seed=2)
+    X, Y = make_data(net.sizes, 4, "cross_entropy", seed=2)
     report = mc.gradcheck(net, on(backend, X), on(backend, Y), "cross_entropy", strategy=Revolve(1), method=method)
     assert report.passed and report.max_rel_error < (1e-12 if method == "complex" else 1e-6)
     with pytest.raises(ValueError, match="^X: "):
@@ -216,26 +211,24 @@ def test_gradcheck_runs_on_the_backend(backend, method):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradcheck_catches_a_wrong_gradient_on_the_backend(backend, tanh_derivative_off):
     net = mc.MLP([3, 5, 5, 2], seed=1, backend=backend)
-    X, Y = data(net.sizes, 4, "mse", seed=2)
+    X, Y = make_data(net.sizes, 4, "mse", seed=2)
     assert not mc.gradcheck(net, on(backend, X), on(backend, Y)).passed
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_save_and_load_resume_exactly(backend, tmp_path):
     sizes = (3, 6, 6, 2)
-    X, Y = data(sizes, 12, "mse", seed=8)
+    X, Y = make_data(sizes, 12, "mse", seed=8)
     Xb, Yb = on(backend, X), on(backend, Y)
     net, opt = mc.MLP(sizes, seed=9, backend=backend), Adam(lr=0.01)
     net.fit(Xb, Yb, optimizer=opt, epochs=2, batch_size=4)
     net.save(tmp_path / "net.npz", optimizer=opt)
     loaded, opt2 = mc.load(tmp_path / "net.npz", with_optimizer=True, backend=backend)
     assert loaded.backend == net.backend
-    assert all(np.array_equal(npy(a), npy(b)) for a, b in zip(loaded.weights + loaded.biases,
-                                                              net.weights + net.biases))
+    assert_bitwise_equal(npys(loaded.weights + loaded.biases), npys(net.weights + net.biases))
     net.fit(Xb, Yb, optimizer=opt, epochs=2, batch_size=4, seed=3)
     loaded.fit(Xb, Yb, optimizer=opt2, epochs=2, batch_size=4, seed=3)
-    assert all(np.array_equal(npy(a), npy(b)) for a, b in zip(loaded.weights + loaded.biases,
-                                                              net.weights + net.biases))
+    assert_bitwise_equal(npys(loaded.weights + loaded.biases), npys(net.weights + net.biases))
     as_numpy = mc.load(tmp_path / "net.npz")  # the file is NumPy's, whoever wrote it
     assert isinstance(as_numpy.weights[0], np.ndarray)
     sgd = SGD(momentum=0.9)
@@ -248,7 +241,7 @@ def test_save_and_load_resume_exactly(backend, tmp_path):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_numpy_only_features_say_so(backend):
     net = mc.MLP([3, 4, 2], backend=backend)
-    X, Y = data(net.sizes, 4, "mse")
+    X, Y = make_data(net.sizes, 4, "mse")
     with pytest.raises(ValueError, match=r"^workspace: NumPy nets only"):
         net.loss_and_grad(on(backend, X), on(backend, Y), workspace=mc.Workspace())
     with pytest.raises(ValueError, match=r"^fit_lbfgs: NumPy nets only"):
@@ -258,7 +251,7 @@ def test_numpy_only_features_say_so(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_forward_and_predict_match_numpy(backend):
     net = mc.MLP([3, 6, 6, 4], output="softmax", seed=4)
-    X, _ = data(net.sizes, 9, "mse", seed=1)
+    X, _ = make_data(net.sizes, 9, "mse", seed=1)
     there = net.to(backend)
     out = there.forward(on(backend, X))
     assert np.max(np.abs(npy(out) - net.forward(X))) <= 1e-15
@@ -307,14 +300,14 @@ def _cuda_strategies_are_bitwise(backend):
     sizes = (8,) + (16,) * 12 + (3,)
     net = mc.MLP(sizes, output="softmax", seed=1, backend=backend, device="cuda")
     lib = torch if backend == "torch" else __import__("cupy")
-    X, Y = data(sizes, 32, "cross_entropy")
+    X, Y = make_data(sizes, 32, "cross_entropy")
     Xb, Yb = [lib.asarray(a) if backend == "cupy" else torch.asarray(a, device="cuda") for a in (X, Y)]
     base_loss, base = net.loss_and_grad(Xb, Yb, "cross_entropy")
     for strategy in strategies(len(sizes) - 1):
         value, g = net.loss_and_grad(Xb, Yb, "cross_entropy", strategy=strategy)
         assert value == base_loss
-        for a, b in zip(g.weights + g.biases, base.weights + base.biases):
-            assert np.array_equal(net.backend.to_numpy(a), net.backend.to_numpy(b))
+        assert_bitwise_equal([net.backend.to_numpy(a) for a in g.weights + g.biases],
+                             [net.backend.to_numpy(b) for b in base.weights + base.biases], err_msg=repr(strategy))
 
 
 class _FakeCuda:

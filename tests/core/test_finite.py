@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlpckpt as mc
+from mlpckpt.testing import assert_bitwise_equal, make_data
 
 pytestmark = pytest.mark.filterwarnings("error")  # a RuntimeWarning fails the test
 
@@ -36,15 +37,11 @@ def _snapshot(net):
     return [x.copy() for x in net.weights + net.biases]
 
 
-def _same(a, b):
-    return len(a) == len(b) and all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
-
-
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("which", ["weights", "biases"])
 @pytest.mark.parametrize("k", [0, 1, 2])
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=repr)
-def test_loss_and_grad_names_the_block(case, which, k, strategy, make_data):
+def test_loss_and_grad_names_the_block(case, which, k, strategy):
     value, kw, kind = CASES[case]
     net = _poisoned(which, k, value, **kw)
     X, Y = make_data(net.sizes, 7, "mse")
@@ -59,8 +56,7 @@ def test_loss_and_grad_names_the_block(case, which, k, strategy, make_data):
 @pytest.mark.parametrize("k", [0, 2])
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=repr)
-def test_fit_names_epoch_batch_and_block_and_changes_nothing(case, which, k, fuse, strategy,
-                                                            make_data):
+def test_fit_names_epoch_batch_and_block_and_changes_nothing(case, which, k, fuse, strategy):
     value, kw, kind = CASES[case]
     net = _poisoned(which, k, value, **kw)
     X, Y = make_data(net.sizes, 10, "mse")
@@ -68,14 +64,14 @@ def test_fit_names_epoch_batch_and_block_and_changes_nothing(case, which, k, fus
     with pytest.raises(ValueError, match=rf"^epoch 1/3, batch 1/3: loss is .*{which}\[{k}\] holds {kind}"):
         net.fit(X, Y, epochs=3, batch_size=4, strategy=strategy, fuse_update=fuse,
                 optimizer="momentum")
-    assert _same(_snapshot(net), before)
+    assert_bitwise_equal(_snapshot(net), before)
 
 
 @pytest.mark.parametrize("output, loss", [("identity", "mse"), ("sigmoid", "bce"),
                                           ("softmax", "cross_entropy")])
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("which", ["weights", "biases"])
-def test_forward_predict_predict_proba_name_the_block(output, loss, case, which, make_data):
+def test_forward_predict_predict_proba_name_the_block(output, loss, case, which):
     value, kw, kind = CASES[case]
     net = _poisoned(which, 2, value, output=output, **kw)  # the last layer: no saturation
     X, _ = make_data(net.sizes, 6, loss)
@@ -92,7 +88,7 @@ def test_nan_hidden_weight_no_longer_predicts_class_0(net, data):
         net.predict(X)
 
 
-def test_mse_targets_that_overflow_the_loss(make_data):
+def test_mse_targets_that_overflow_the_loss():
     net = mc.MLP([3, 4, 2], seed=0)
     X, _ = make_data(net.sizes, 5, "mse")
     Y = np.full((2, 5), 1e200)
@@ -103,7 +99,7 @@ def test_mse_targets_that_overflow_the_loss(make_data):
     before = _snapshot(net)
     with pytest.raises(ValueError, match=r"^epoch 1/2, batch 1/1: loss is inf: overflow"):
         net.fit(X, Y, epochs=2, batch_size=None)
-    assert _same(_snapshot(net), before)
+    assert_bitwise_equal(_snapshot(net), before)
 
 
 def test_forward_overflow_from_finite_values():
@@ -115,7 +111,7 @@ def test_forward_overflow_from_finite_values():
 
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("batch_size, where", [(None, (25, 1)), (8, (12, 2)), (4, (6, 4))])
-def test_huge_learning_rate_stops_at_the_last_good_step(fuse, batch_size, where, make_data):
+def test_huge_learning_rate_stops_at_the_last_good_step(fuse, batch_size, where):
     sizes = [3, 5, 5, 2]
     X, Y = make_data(sizes, 16, "mse", seed=0 if batch_size else 3)
     net = mc.MLP(sizes, seed=0)
@@ -132,10 +128,10 @@ def test_huge_learning_rate_stops_at_the_last_good_step(fuse, batch_size, where,
     if batch > 1:
         cols = slice(0, (batch - 1) * batch_size)
         ref.fit(X[:, cols], Y[:, cols], lr=1e6, epochs=1, batch_size=batch_size, shuffle=False)
-    assert _same(_snapshot(net), _snapshot(ref))
+    assert_bitwise_equal(_snapshot(net), _snapshot(ref))
 
 
-def test_refused_step_leaves_the_optimiser_state_alone(make_data):
+def test_refused_step_leaves_the_optimiser_state_alone():
     net = mc.MLP([3, 4, 2], seed=0)
     X, _ = make_data(net.sizes, 5, "mse")
     opt = mc.Adam()
@@ -175,7 +171,7 @@ def test_backward_overflow_unfused_fit_changes_nothing():
     with pytest.raises(ValueError, match=r"^epoch 1/1, batch 1/1: gradient dW\[\d\] holds NaN: "
                                          r"overflow in the backward pass"):
         net.fit(X, Y, epochs=1, batch_size=None)
-    assert _same(_snapshot(net), before)
+    assert_bitwise_equal(_snapshot(net), before)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=repr)
@@ -189,13 +185,14 @@ def test_backward_overflow_fused_names_the_updated_layers(strategy):
     after = _snapshot(net)
     n = net.n_layers
     # blocks W0, W1, W2, W3, b0, b1, b2, b3: layers 0..2 untouched, b3 updated
-    assert all(np.array_equal(after[i], before[i]) for i in (0, 1, 2, n, n + 1, n + 2))
+    for i in (0, 1, 2, n, n + 1, n + 2):
+        assert_bitwise_equal(after[i], before[i], err_msg=f"block {i}")
     assert not np.array_equal(after[2 * n - 1], before[2 * n - 1])
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES[1:], ids=repr)
 @pytest.mark.parametrize("loss", ["mse", "bce", "cross_entropy"])
-def test_finite_values_bitwise_unchanged(strategy, loss, make_data):
+def test_finite_values_bitwise_unchanged(strategy, loss):
     from mlpckpt.core._losses import output_for
 
     net = mc.MLP([4, 6, 6, 6, 3], output=output_for(loss), seed=2)
@@ -203,8 +200,7 @@ def test_finite_values_bitwise_unchanged(strategy, loss, make_data):
     ref_loss, ref = net.loss_and_grad(X, Y, loss, strategy=mc.StoreAll())
     got_loss, got = net.loss_and_grad(X, Y, loss, strategy=strategy)
     assert got_loss == ref_loss
-    assert all(np.array_equal(a, b) for a, b in zip(ref.weights + ref.biases,
-                                                    got.weights + got.biases))
+    assert_bitwise_equal(ref.weights + ref.biases, got.weights + got.biases)
 
 
 @settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -214,7 +210,7 @@ def test_finite_values_bitwise_unchanged(strategy, loss, make_data):
        activation=st.sampled_from(["tanh", "relu", "sigmoid", "softplus", "leaky_relu"]),
        strategy=st.sampled_from(STRATEGIES), batch=st.integers(1, 6), seed=st.integers(0, 99))
 def test_nan_anywhere_is_named_first_weights_then_biases(sizes, poison, dtype, activation,
-                                                         strategy, batch, seed, make_data):
+                                                         strategy, batch, seed):
     net = mc.MLP(sizes, activation=activation, dtype=dtype, seed=seed)
     n = net.n_layers
     hit = {"weights": set(), "biases": set()}

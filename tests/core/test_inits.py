@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 import mlpckpt as mc
 from mlpckpt.core._inits import Gaussian, check_init, init_name
 from mlpckpt.core._params import INITS
+from mlpckpt.testing import assert_bitwise_equal
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -21,7 +22,7 @@ def test_draws_are_the_generators_normals_scaled(dtype):
     for k in range(len(sizes) - 1):
         W = (rng.standard_normal((sizes[k + 1], sizes[k])) * math.sqrt(sw2 / sizes[k])).astype(dtype)
         b = (rng.standard_normal((sizes[k + 1], 1)) * math.sqrt(sb2)).astype(dtype)
-        assert np.array_equal(net.weights[k], W) and np.array_equal(net.biases[k], b)
+        assert_bitwise_equal([net.weights[k], net.biases[k]], [W, b], err_msg=f"layer {k}")
         assert net.weights[k].flags.c_contiguous and net.weights[k].dtype == np.dtype(dtype)
 
 
@@ -42,7 +43,7 @@ def test_saved_and_loaded_exactly_and_on_other_backends(tmp_path):
     net.save(tmp_path / "g.npz")
     back = mc.load(tmp_path / "g.npz")
     assert back.init == net.init == Gaussian(1.3, 0.02)
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights + net.biases, back.weights + back.biases))
+    assert_bitwise_equal(net.weights + net.biases, back.weights + back.biases)
     torch = pytest.importorskip("torch")
     tnet = mc.MLP([4, 6, 6, 2], init=mc.Gaussian(1.3, 0.02), seed=3, backend="torch")
     assert all(torch.equal(t, torch.asarray(a)) for t, a in zip(tnet.weights + tnet.biases,

@@ -7,17 +7,9 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt.execution import _kernels as kernels
+from mlpckpt.testing import make_data
 
 ACTS = ["identity", "tanh", "sigmoid", "softplus", "relu", "leaky_relu"]
-
-
-def data(rng, sizes, batch, loss, dtype):
-    X = rng.standard_normal((sizes[0], batch)).astype(dtype)
-    if loss == "cross_entropy":
-        return X, rng.integers(0, sizes[-1], size=batch)
-    if loss == "bce":
-        return X, rng.random((sizes[-1], batch)).astype(dtype)
-    return X, rng.standard_normal((sizes[-1], batch)).astype(dtype)
 
 
 @pytest.mark.parametrize("name", ACTS)
@@ -46,7 +38,7 @@ def test_nan_parameter_is_named_on_the_compiled_path(act, which, kernel_setting)
     mc.set_kernels("numba")
     net = mc.MLP([3, 5, 4, 2], activation=act, seed=1)
     getattr(net, which)[0][1, 0] = np.nan
-    X, Y = data(np.random.default_rng(0), net.sizes, 7, "mse", "float64")
+    X, Y = make_data(net.sizes, 7, "mse", seed=0)
     for ws in (None, mc.Workspace()):
         with pytest.raises(ValueError, match=rf"{which}\[0\] holds NaN"):
             net.loss_and_grad(X, Y, workspace=ws)
@@ -62,6 +54,6 @@ def test_inf_weight_is_named_on_the_compiled_path(act, kernel_setting):
     mc.set_kernels("numba")
     net = mc.MLP([3, 5, 4, 2], activation=act, seed=1)
     net.weights[0][1, 0] = np.inf
-    X, Y = data(np.random.default_rng(0), net.sizes, 7, "mse", "float64")
+    X, Y = make_data(net.sizes, 7, "mse", seed=0)
     with pytest.raises(ValueError, match=r"weights\[0\] holds inf"):
         net.loss_and_grad(X, Y, workspace=mc.Workspace())

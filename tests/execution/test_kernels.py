@@ -12,6 +12,7 @@ import pytest
 import mlpckpt as mc
 from mlpckpt.core import _activations as activations
 from mlpckpt.execution import _kernels as kernels, _layers as layers
+from mlpckpt.testing import assert_bitwise_equal, make_data
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -24,20 +25,6 @@ def kernel(request):
     previous = kernels.set_kernels(request.param)
     yield request.param
     kernels.set_kernels(previous)
-
-
-def data(rng, sizes, batch, loss, dtype):
-    X = rng.standard_normal((sizes[0], batch)).astype(dtype)
-    if loss == "cross_entropy":
-        return X, rng.integers(0, sizes[-1], size=batch)
-    if loss == "bce":
-        return X, rng.random((sizes[-1], batch)).astype(dtype)
-    return X, rng.standard_normal((sizes[-1], batch)).astype(dtype)
-
-
-def same(ref, got):
-    return ref[0] == got[0] and all(np.array_equal(a, b) for a, b in zip(
-        ref[1].weights + ref[1].biases, got[1].weights + got[1].biases))
 
 
 def test_bad_setting_is_a_value_error_naming_kernels():
@@ -55,14 +42,14 @@ def test_environment_variable(value, expect):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softplus", "relu", "leaky_relu"])
-def test_strategies_bitwise_equal_and_memory_predicted(kernel, activation, make_data, measured_peak):
+def test_strategies_bitwise_equal_and_memory_predicted(kernel, activation, measured_peak):
     net = mc.MLP([12] + [8] * 40 + [3], activation=activation, output="softmax", seed=1)
     X, Y = make_data(net.sizes, 33, "cross_entropy")
     ref_loss, ref = net.loss_and_grad(X, Y, "cross_entropy")
     for strategy in STRATEGIES:
         loss, g = net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy)
         assert loss == ref_loss
-        assert all(np.array_equal(a, b) for a, b in zip(ref.weights + ref.biases, g.weights + g.biases))
+        assert_bitwise_equal(ref.weights + ref.biases, g.weights + g.biases)
         sched = mc.plan(net, 33, strategy, "cross_entropy")
         assert sched.details.get("kernels", kernel) == kernel
         peak = measured_peak(lambda: net.loss_and_grad(X, Y, "cross_entropy", strategy=strategy))
@@ -70,7 +57,7 @@ def test_strategies_bitwise_equal_and_memory_predicted(kernel, activation, make_
 
 
 @pytest.mark.skipif(len(AVAILABLE) < 2, reason="numba not installed")
-def test_kernels_agree_to_rounding(make_data):
+def test_kernels_agree_to_rounding():
     net = mc.MLP([10] + [16] * 20 + [2], activation="tanh", seed=4)
     X, Y = make_data(net.sizes, 17, "mse")
     results = {}
@@ -100,13 +87,13 @@ def test_layouts_and_dtypes_outside_the_kernels_fall_back(kernel):
     np.testing.assert_allclose(activations.forward("tanh", z).real, want, rtol=1e-15)
 
 
-def test_fortran_ordered_input(kernel, make_data):
+def test_fortran_ordered_input(kernel):
     net = mc.MLP([6, 9, 9, 2], activation="softplus", seed=3)
     X, Y = make_data(net.sizes, 7, "mse")
     ref_loss, ref = net.loss_and_grad(X, Y)
     loss, g = net.loss_and_grad(np.asfortranarray(X), Y, strategy=mc.Revolve(1))
     assert loss == ref_loss
-    assert all(np.array_equal(a, b) for a, b in zip(ref.weights, g.weights))
+    assert_bitwise_equal(ref.weights, g.weights)
 
 
 # -- mc.set_kernels and MLPCKPT_KERNELS (from the review of issue 13) -------
@@ -124,11 +111,11 @@ def test_bad_environment_variable_names_it():
     assert proc.returncode != 0 and "ValueError: MLPCKPT_KERNELS: got 'NUMPY'" in proc.stderr
 
 
-def test_switching_kernels_between_calls_keeps_plans_apart(kernel_setting):
+def test_switching_kernels_between_calls_keeps_plans_apart(kernel_setting, assert_same_result):
     if kernels._compiled is None:
         pytest.skip("numba not installed")
     net = mc.MLP([6, 40, 40, 3], activation="leaky_relu", seed=0)
-    X, Y = data(np.random.default_rng(1), net.sizes, 500, "mse", "float64")
+    X, Y = make_data(net.sizes, 500, "mse", seed=1)
     seen = {}
     for name in ("numba", "numpy", "numba", "numpy"):
         mc.set_kernels(name)
@@ -138,6 +125,6 @@ def test_switching_kernels_between_calls_keeps_plans_apart(kernel_setting):
         assert seen[name] == sched.peak_bytes
         ws = mc.Workspace()
         got = net.loss_and_grad(X, Y, strategy=mc.Sqrt(), workspace=ws)
-        assert same(net.loss_and_grad(X, Y), got)
+        assert_same_result(net.loss_and_grad(X, Y), got)
     mc.set_kernels("numpy")
     assert net.loss_and_grad(X, Y.astype(np.float64))[0] == net.loss_and_grad(X, Y, workspace=mc.Workspace())[0]

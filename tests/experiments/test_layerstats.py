@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import mlpckpt as mc
 from mlpckpt.experiments import _layerstats as layerstats
 from mlpckpt.bench.measure import traced_peak
+from mlpckpt.testing import assert_bitwise_equal, make_data
 
 
 def _strategies(n):
@@ -83,7 +84,7 @@ CASES = [  # sizes, activation, output, loss
 
 
 @pytest.mark.parametrize("sizes,activation,output,loss", CASES)
-def test_figures_match_an_independent_pass(sizes, activation, output, loss, make_data):
+def test_figures_match_an_independent_pass(sizes, activation, output, loss):
     net = mc.MLP(sizes, activation=activation, output=output, init=mc.Gaussian(1.7, 0.1), seed=1)
     X, Y = make_data(sizes, 33, loss, seed=2)
     stats = mc.LayerStats()
@@ -96,7 +97,7 @@ def test_figures_match_an_independent_pass(sizes, activation, output, loss, make
 
 
 @pytest.mark.parametrize("sizes,activation,output,loss", CASES)
-def test_bitwise_neutral_and_the_same_figures_for_every_strategy(sizes, activation, output, loss, make_data):
+def test_bitwise_neutral_and_the_same_figures_for_every_strategy(sizes, activation, output, loss):
     net = mc.MLP(sizes, activation=activation, output=output, seed=3)
     X, Y = make_data(sizes, 17, loss, seed=4)
     base_loss, base = net.loss_and_grad(X, Y, loss=loss, strategy=mc.StoreAll())
@@ -105,8 +106,7 @@ def test_bitwise_neutral_and_the_same_figures_for_every_strategy(sizes, activati
         stats = mc.LayerStats()
         value, grads = net.loss_and_grad(X, Y, loss=loss, strategy=strategy, record=stats)
         assert value == base_loss, strategy
-        for g, r in zip(grads.weights + grads.biases, base.weights + base.biases):
-            assert np.array_equal(g, r), strategy
+        assert_bitwise_equal(grads.weights + grads.biases, base.weights + base.biases, err_msg=repr(strategy))
         rows = np.array([getattr(stats, f) for f in layerstats.FIELDS])
         assert np.all(np.isfinite(rows))
         if first is None:
@@ -114,7 +114,7 @@ def test_bitwise_neutral_and_the_same_figures_for_every_strategy(sizes, activati
         assert np.array_equal(rows, first), strategy  # figures of the first pass, whatever is recomputed
 
 
-def test_recomputation_is_never_counted_twice(monkeypatch, make_data):
+def test_recomputation_is_never_counted_twice(monkeypatch):
     calls = []
     original = layerstats.Recorder.z
     monkeypatch.setattr(layerstats.Recorder, "z", lambda self, k, M, b: (calls.append(k), original(self, k, M, b)))
@@ -132,7 +132,7 @@ def test_recomputation_is_never_counted_twice(monkeypatch, make_data):
        which=st.integers(0, 7), out=st.booleans(), ws=st.booleans(), fortran=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_hypothesis_neutral_over_sizes_dtypes_layouts(depth, width, batch, dtype, act, which, out, ws,
-                                                      fortran, seed, make_data):
+                                                      fortran, seed):
     sizes = [width + 1] + [width] * depth + [2]
     net = mc.MLP(sizes, activation=act, dtype=dtype, init=mc.Gaussian(1.3, 0.2), seed=seed)
     X, Y = make_data(sizes, batch, "mse", seed=seed, dtype=dtype)
@@ -144,14 +144,14 @@ def test_hypothesis_neutral_over_sizes_dtypes_layouts(depth, width, batch, dtype
     stats = mc.LayerStats()
     v1, g1 = net.loss_and_grad(X, Y, **kw, out=net.zeros_like_grads() if out else None, record=stats)
     assert v0 == v1
-    assert all(np.array_equal(a, b) for a, b in zip(g0.weights + g0.biases, g1.weights + g1.biases))
+    assert_bitwise_equal(g0.weights + g0.biases, g1.weights + g1.biases)
     ref = _reference(net, X, Y, "mse")
     tol = 1e-9 if dtype == "float64" else 2e-3
     for f in layerstats.FIELDS:
         np.testing.assert_allclose(getattr(stats, f), ref[f], rtol=tol, atol=tol * 1e-2, err_msg=f)
 
 
-def test_fit_keeps_one_row_per_epoch_from_its_last_step(make_data):
+def test_fit_keeps_one_row_per_epoch_from_its_last_step():
     sizes = (3, 6, 6, 2)
     X, Y = make_data(sizes, 20, "mse", seed=5)
     net = mc.MLP(sizes, seed=6)
@@ -166,12 +166,12 @@ def test_fit_keeps_one_row_per_epoch_from_its_last_step(make_data):
         twin.fit(X[:, 16:], Y[:, 16:], epochs=1, batch_size=8, shuffle=False, optimizer="sgd", lr=0.1)
         for f in layerstats.FIELDS:
             assert np.array_equal(getattr(stats, f)[epoch], getattr(one, f)), (epoch, f)
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights, twin.weights))
+    assert_bitwise_equal(net.weights, twin.weights)
 
 
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_fit_is_bitwise_the_same_with_a_recorder(fuse, optimizer, make_data):
+def test_fit_is_bitwise_the_same_with_a_recorder(fuse, optimizer):
     sizes = (4,) + (5,) * 6 + (3,)
     X, Y = make_data(sizes, 30, "cross_entropy", seed=7)
     a = mc.MLP(sizes, output="softmax", seed=8)
@@ -180,14 +180,14 @@ def test_fit_is_bitwise_the_same_with_a_recorder(fuse, optimizer, make_data):
               strategy=mc.Revolve(2), fuse_update=fuse, seed=3)
     stats = mc.LayerStats()
     assert a.fit(X, Y, **kw) == b.fit(X, Y, **kw, record=stats)
-    assert all(np.array_equal(u, v) for u, v in zip(a.weights + a.biases, b.weights + b.biases))
+    assert_bitwise_equal(a.weights + a.biases, b.weights + b.biases)
     assert stats.dW_norm.shape == (4, a.n_layers) and np.all(np.isfinite(stats.dW_norm))
     # a new run replaces the rows; loss_and_grad leaves 1-D fields
     b.loss_and_grad(X, Y, loss="cross_entropy", record=stats)
     assert stats.z_mean.shape == (a.n_layers,)
 
 
-def test_fit_stopped_by_callback_has_rows_for_the_epochs_run(make_data):
+def test_fit_stopped_by_callback_has_rows_for_the_epochs_run():
     sizes = (3, 4, 2)
     X, Y = make_data(sizes, 10, "mse")
     stats = mc.LayerStats()
@@ -197,7 +197,7 @@ def test_fit_stopped_by_callback_has_rows_for_the_epochs_run(make_data):
 
 @pytest.mark.parametrize("strategy", [mc.StoreAll(), mc.Sqrt(), mc.Revolve(3)])
 @pytest.mark.parametrize("output,loss", [("identity", "mse"), ("softmax", "cross_entropy")])
-def test_no_activation_sized_memory(strategy, output, loss, make_data):
+def test_no_activation_sized_memory(strategy, output, loss):
     """A deep narrow net: the recorder's own bytes (its row, per-layer flags, a
     bias-sized vector) and nothing that scales with the batch."""
     sizes = [64] * 101 + [10]
@@ -215,7 +215,7 @@ def test_no_activation_sized_memory(strategy, output, loss, make_data):
     assert with_stats - without <= own < activation / 8, (with_stats, without)
 
 
-def test_backends_are_neutral_and_agree_with_numpy(make_data):
+def test_backends_are_neutral_and_agree_with_numpy():
     torch = pytest.importorskip("torch")
     sizes = (4, 7, 7, 7, 3)
     net = mc.MLP(sizes, output="softmax", seed=2)
@@ -234,13 +234,12 @@ def test_backends_are_neutral_and_agree_with_numpy(make_data):
         stats = mc.LayerStats()
         value, grads = other.loss_and_grad(Xb, Yb, loss="cross_entropy", strategy=mc.Revolve(1), record=stats)
         assert value == base_loss
-        for g, r in zip(grads.weights, base.weights):
-            assert np.array_equal(np.asarray(g), np.asarray(r))
+        assert_bitwise_equal([np.asarray(g) for g in grads.weights], [np.asarray(r) for r in base.weights])
         for f in layerstats.FIELDS:
             np.testing.assert_allclose(getattr(stats, f), getattr(ref, f), rtol=1e-12, atol=1e-15, err_msg=f)
 
 
-def test_deep_width_8_net_of_3000_layers(make_data):
+def test_deep_width_8_net_of_3000_layers():
     net = mc.MLP([8] * 3001, init="orthogonal", seed=0)
     X, Y = make_data(net.sizes, 4, "mse")
     stats = mc.LayerStats()
@@ -248,7 +247,7 @@ def test_deep_width_8_net_of_3000_layers(make_data):
     assert stats.da_norm.shape == (3000,) and np.all(stats.dW_norm > 0)
 
 
-def test_bad_record_and_empty_stats_are_refused(make_data):
+def test_bad_record_and_empty_stats_are_refused():
     net = mc.MLP([2, 3, 1])
     X, Y = make_data(net.sizes, 4, "mse")
     for bad in ({}, mc.LayerStats, "stats", [mc.LayerStats()]):
@@ -261,7 +260,7 @@ def test_bad_record_and_empty_stats_are_refused(make_data):
     assert repr(mc.LayerStats()) == "LayerStats(empty)"
 
 
-def test_a_failed_call_leaves_the_last_good_row(make_data):
+def test_a_failed_call_leaves_the_last_good_row():
     net = mc.MLP([2, 3, 1])
     X, Y = make_data(net.sizes, 4, "mse")
     stats = mc.LayerStats()
@@ -273,7 +272,7 @@ def test_a_failed_call_leaves_the_last_good_row(make_data):
     assert stats.to_dict() == before
 
 
-def test_float32_figures_are_summed_in_float64_about_the_mean(make_data):
+def test_float32_figures_are_summed_in_float64_about_the_mean():
     """Biases of 1000 and tiny weights: E[z^2] - E[z]^2 in float32 would be noise or negative."""
     net = mc.MLP([5, 64, 64, 1], activation="relu", dtype="float32", init=mc.Gaussian(1e-2, 0.0), seed=0)
     for b in net.biases:
@@ -289,7 +288,7 @@ def test_float32_figures_are_summed_in_float64_about_the_mean(make_data):
     np.testing.assert_allclose(stats.z_mean, ref["z_mean"], rtol=1e-6)
 
 
-def test_a_failed_fit_leaves_the_record_and_a_callback_may_use_it(make_data):
+def test_a_failed_fit_leaves_the_record_and_a_callback_may_use_it():
     net = mc.MLP([2, 3, 1])
     X, Y = make_data(net.sizes, 8, "mse")
     stats = mc.LayerStats()

@@ -15,6 +15,7 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt.io import _atomic as _files
+from mlpckpt.testing import assert_bitwise_equal
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and stale-temporary removal are POSIX")
 
@@ -63,7 +64,7 @@ def _go(proc):
 def _check_complete(net, seed):
     """``net`` (loaded) is one whole save of the child of ``seed``."""
     ref = mc.MLP(SIZES, seed=seed)
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights, ref.weights))
+    assert_bitwise_equal(net.weights, ref.weights)
     i = net.biases[0][0, 0] - seed * 1_000_000
     assert i >= 1 and all((b == net.biases[0][0, 0]).all() for b in net.biases)
     return int(i)

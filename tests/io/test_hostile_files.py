@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import mlpckpt as mc
 from mlpckpt.io import _atomic as _files
 from mlpckpt.io import _records as mio
+from mlpckpt.testing import assert_bitwise_equal
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 
@@ -148,7 +149,7 @@ def test_a_compressed_archive_of_the_same_fields_loads(tmp_path, saved):
     packed = tmp_path / "packed.npz"
     np.savez_compressed(packed, **_fields(path))
     back = mc.load(packed)
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights + net.biases, back.weights + back.biases))
+    assert_bitwise_equal(net.weights + net.biases, back.weights + back.biases)
 
 
 def test_a_member_claiming_more_than_deflate_can_hold_is_refused():
@@ -259,7 +260,7 @@ def test_the_format_1_file_of_before_issue_11_keeps_loading():
     for k in range(2):
         assert np.array_equal(net.weights[k], raw[f"W{k}"]) and np.array_equal(net.biases[k], raw[f"b{k}"])
     fresh = mc.MLP([3, 4, 2], activation="tanh", output="softmax", seed=0)
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights + net.biases, fresh.weights + fresh.biases))
+    assert_bitwise_equal(net.weights + net.biases, fresh.weights + fresh.biases)
     net2, opt = mc.load(path, with_optimizer=True)
     assert opt is None and np.array_equal(net2.weights[0], net.weights[0])
     assert set(mio.load(path)) == set(mio.FIELDS)  # no optimizer key in a model-only file

@@ -10,6 +10,7 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt.io import _records as mio
+from mlpckpt.testing import assert_bitwise_equal
 
 
 def _fields(path):
@@ -64,7 +65,7 @@ def test_round_trip(tmp_path, dtype, sizes, activation, output, init):
     assert len(net2.weights) == len(net.weights)
     for a, b in zip(net.weights + net.biases, net2.weights + net2.biases):
         assert b.dtype == np.dtype(dtype) and b.shape == a.shape
-        assert np.array_equal(a, b)
+        assert_bitwise_equal(a, b)
     X = rng.standard_normal((sizes[0], 9))
     assert np.array_equal(net.forward(X), net2.forward(X))
     assert np.array_equal(net.predict(X), net2.predict(X))
@@ -81,7 +82,7 @@ def test_round_trip(tmp_path, dtype, sizes, activation, output, init):
     la, ga = net.loss_and_grad(X, Y, loss)
     lb, gb = net2.loss_and_grad(X, Y, loss)
     assert la == lb
-    assert all(np.array_equal(a, b) for a, b in zip(ga.weights, gb.weights))
+    assert_bitwise_equal(ga.weights, gb.weights)
 
 
 def test_save_accepts_str_and_pathlike(tmp_path):
@@ -177,7 +178,7 @@ def test_corrupted_member_bytes(tmp_path, saved):
         assert str(exc).startswith("path:")
     else:  # only acceptable if the damage hit padding and the model is intact
         ref = mc.load(path)
-        assert all(np.array_equal(a, b) for a, b in zip(net.weights, ref.weights))
+        assert_bitwise_equal(net.weights, ref.weights)
 
 
 def test_not_a_zip(tmp_path):
@@ -338,7 +339,7 @@ def test_unmodified_rewrite_loads(tmp_path, saved):
     again = tmp_path / "again.npz"
     _write(again, _fields(path))
     net2 = mc.load(again)
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights, net2.weights))
+    assert_bitwise_equal(net.weights, net2.weights)
 
 
 # -- atomic save ------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def test_failed_save_keeps_old_file(tmp_path, monkeypatch, saved):
     assert _tmp_leftovers(tmp_path) == []
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]
     loaded = mc.load(path)
-    assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, net.weights))
+    assert_bitwise_equal(loaded.weights, net.weights)
 
 
 def test_failed_save_interrupt_keeps_old_file(tmp_path, monkeypatch, saved):
@@ -464,7 +465,7 @@ def test_record_round_trip(tmp_path):
     net = mc.load(path)
     assert (net.sizes, net.activations, net.output, net.init) == ((3, 4, 2), ["relu"], "sigmoid", "normal")
     assert net.dtype == np.float32
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights + net.biases, back["weights"] + back["biases"]))
+    assert_bitwise_equal(net.weights + net.biases, back["weights"] + back["biases"])
 
 
 def test_record_missing_fields_refused(tmp_path):

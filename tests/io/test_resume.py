@@ -14,6 +14,7 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt.io import _records as mio
+from mlpckpt.testing import assert_bitwise_equal, make_data
 
 SIZES = [5, 7, 6, 3]
 
@@ -37,13 +38,13 @@ def _same_state(a, b):
     for slot in sa["blocks"]:
         assert sa["blocks"][slot].keys() == sb["blocks"][slot].keys()
         for i, arr in sa["blocks"][slot].items():
-            assert arr.dtype == sb["blocks"][slot][i].dtype and np.array_equal(arr, sb["blocks"][slot][i])
+            assert_bitwise_equal(arr, sb["blocks"][slot][i], err_msg=f"blocks[{slot!r}][{i!r}]")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_fit_3_save_load_fit_2_is_fit_5_bitwise(tmp_path, make_data, name, fuse, dtype):
+def test_fit_3_save_load_fit_2_is_fit_5_bitwise(tmp_path, name, fuse, dtype):
     X, Y = make_data(SIZES, 37, "cross_entropy", seed=2, dtype=dtype)
     whole = mc.MLP(SIZES, output="softmax", dtype=dtype, seed=1)
     whole_opt = OPTIMIZERS[name]()
@@ -61,13 +62,12 @@ def test_fit_3_save_load_fit_2_is_fit_5_bitwise(tmp_path, make_data, name, fuse,
     assert type(opt) is type(whole_opt)
     h2 = _fit(net, X, Y, opt, 2, rng, fuse)
     assert h1 + h2 == history
-    for a, b in zip(net.weights + net.biases, whole.weights + whole.biases):
-        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert_bitwise_equal(net.weights + net.biases, whole.weights + whole.biases)
     _same_state(opt, whole_opt)
 
 
 @pytest.mark.parametrize("name", ["momentum", "nesterov", "adam"])
-def test_resuming_without_the_state_is_not_the_same(tmp_path, make_data, name):
+def test_resuming_without_the_state_is_not_the_same(tmp_path, name):
     # The control: a model-only file resumes with a fresh optimiser and differs.
     X, Y = make_data(SIZES, 37, "cross_entropy", seed=2)
     whole = mc.MLP(SIZES, output="softmax", seed=1)
@@ -82,7 +82,7 @@ def test_resuming_without_the_state_is_not_the_same(tmp_path, make_data, name):
     assert not np.array_equal(net.weights[0], whole.weights[0])
 
 
-def test_an_int_seed_restarts_the_shuffle_per_call(make_data):
+def test_an_int_seed_restarts_the_shuffle_per_call():
     # Why the resume test carries a Generator: with seed=0 each call draws the same permutations.
     X, Y = make_data(SIZES, 37, "cross_entropy", seed=2)
     a, b = mc.MLP(SIZES, output="softmax", seed=1), mc.MLP(SIZES, output="softmax", seed=1)
@@ -91,7 +91,7 @@ def test_an_int_seed_restarts_the_shuffle_per_call(make_data):
     assert _fit(b, X, Y, opt_b, 3, 0, False) + _fit(b, X, Y, opt_b, 2, 0, False) != h
 
 
-def test_the_file_holds_the_state_as_plain_members(tmp_path, make_data):
+def test_the_file_holds_the_state_as_plain_members(tmp_path):
     X, Y = make_data(SIZES, 37, "cross_entropy", seed=2)
     net, opt = mc.MLP(SIZES, output="softmax", seed=1), mc.Adam(lr=1e-2)
     _fit(net, X, Y, opt, 1, np.random.default_rng(0), False)
@@ -254,7 +254,7 @@ def test_from_state_refuses_bad_plain_data(cls, state, match):
         cls.from_state(state)
 
 
-def test_from_state_copies_unless_told_not_to(make_data):
+def test_from_state_copies_unless_told_not_to():
     X, Y = make_data(SIZES, 16, "cross_entropy")
     opt = mc.Adam()
     mc.MLP(SIZES, output="softmax", seed=1).fit(X, Y, "cross_entropy", optimizer=opt, epochs=1)
@@ -264,7 +264,7 @@ def test_from_state_copies_unless_told_not_to(make_data):
     assert shared.state[0][0] is opt.state[0][0]
 
 
-def test_no_member_of_a_saved_state_needs_pickle(tmp_path, make_data):
+def test_no_member_of_a_saved_state_needs_pickle(tmp_path):
     X, Y = make_data(SIZES, 16, "cross_entropy")
     net, opt = mc.MLP(SIZES, output="softmax", seed=1), mc.SGD(lr=0.1, momentum=0.9, nesterov=True)
     net.fit(X, Y, "cross_entropy", optimizer=opt, epochs=1)

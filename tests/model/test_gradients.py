@@ -6,13 +6,14 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt.core._losses import output_for
+from mlpckpt.testing import make_data
 
 SMOOTH = ["identity", "sigmoid", "tanh", "softplus"]
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce", "cross_entropy"])
 @pytest.mark.parametrize("activation", SMOOTH + ["relu", "leaky_relu"])
-def test_gradients_match_central_differences(activation, loss, make_data, central_diff_grads):
+def test_gradients_match_central_differences(activation, loss, central_diff_grads):
     sizes = [3, 5, 4, 2]
     net = mc.MLP(sizes, activation=activation, output=output_for(loss), seed=1)
     for b in net.biases:  # non-zero biases exercise eq. 5
@@ -26,7 +27,7 @@ def test_gradients_match_central_differences(activation, loss, make_data, centra
 
 
 @pytest.mark.parametrize("output", ["identity", "sigmoid", "softmax"])
-def test_mse_with_every_output(output, make_data, central_diff_grads):
+def test_mse_with_every_output(output, central_diff_grads):
     sizes = [4, 3, 3]
     net = mc.MLP(sizes, activation="tanh", output=output, seed=3)
     X, Y = make_data(sizes, 5, "mse", seed=4)
@@ -36,7 +37,7 @@ def test_mse_with_every_output(output, make_data, central_diff_grads):
         np.testing.assert_allclose(g, n, rtol=1e-6, atol=1e-10)
 
 
-def test_float32_computation_stays_float32(make_data):
+def test_float32_computation_stays_float32():
     sizes = [4, 8, 2]
     net = mc.MLP(sizes, dtype="float32", seed=0)
     X, Y = make_data(sizes, 5, "mse")  # float64 input is cast
@@ -55,7 +56,7 @@ def test_integer_input_is_cast():
     np.testing.assert_array_equal(net.forward(X), net.forward(X.astype(float)))
 
 
-def test_forward_matches_a_plain_reference(make_data):
+def test_forward_matches_a_plain_reference():
     sizes = [3, 4, 4, 2]
     net = mc.MLP(sizes, activation=["tanh", "sigmoid"], output="softmax", seed=5)
     X, _ = make_data(sizes, 7, "mse")

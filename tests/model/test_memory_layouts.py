@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import mlpckpt as mc
 from mlpckpt.core import _params as params
 from mlpckpt.core._params import INITS
+from mlpckpt.testing import assert_bitwise_equal
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYOUTS = ("C", "F", "strided", "reversed")
@@ -97,19 +98,12 @@ def run_case(c):
     return ref, got
 
 
-def bitwise_equal(ref, got):
-    (l0, g0), (l1, g1) = ref, got
-    return l0 == l1 and all(
-        np.array_equal(a, b) for a, b in zip(g0.weights + g0.biases, g1.weights + g1.biases)
-    )
-
-
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
-def test_every_layout_strategy_and_out_is_bitwise_the_plain_call(c):
+def test_every_layout_strategy_and_out_is_bitwise_the_plain_call(assert_same_result, c):  # given fills c
     ref, got = run_case(c)
-    assert bitwise_equal(ref, got), c
+    assert_same_result(ref, got, err_msg=repr(c))
 
 
 @pytest.mark.parametrize("x_layout", LAYOUTS)
@@ -120,14 +114,15 @@ def test_fit_does_not_depend_on_the_layout_of_the_data(x_layout):
     nets[0].fit(X, Y, epochs=2, batch_size=8)
     nets[1].fit(in_layout(X, x_layout), in_layout(Y, "F"), epochs=2, batch_size=8,
                 strategy=mc.Sqrt())
-    assert all(np.array_equal(a, b) for a, b in zip(nets[0].weights, nets[1].weights))
+    assert_bitwise_equal(nets[0].weights, nets[1].weights)
     assert np.array_equal(nets[0].forward(X), nets[1].forward(in_layout(X, x_layout)))
 
 
 TWO_THREADS = textwrap.dedent(
     """
     import numpy as np, mlpckpt as mc
-    from test_memory_layouts import in_layout, bitwise_equal, LAYOUTS
+    from mlpckpt.testing import assert_bitwise_equal
+    from test_memory_layouts import in_layout, LAYOUTS
     bad = []
     for seed, sizes in enumerate([[64, 200, 40, 150, 8], [90, 30, 120, 30, 5], [7, 3, 9, 2]]):
         net = mc.MLP(sizes, init="orthogonal", seed=seed)
@@ -139,8 +134,11 @@ TWO_THREADS = textwrap.dedent(
             for layout in LAYOUTS:
                 got = net.loss_and_grad(in_layout(X, layout), in_layout(Y, layout),
                                         strategy=strategy, out=net.zeros_like_grads())
-                if not bitwise_equal(ref, got):
-                    bad.append((sizes, strategy, layout))
+                try:
+                    assert ref[0] == got[0], "loss"
+                    assert_bitwise_equal(ref[1].weights + ref[1].biases, got[1].weights + got[1].biases)
+                except AssertionError as error:
+                    bad.append((sizes, strategy, layout, str(error)))
     assert not bad, bad
     """
 )
@@ -210,7 +208,7 @@ def test_a_weight_the_net_cannot_use_is_refused(entry, kind):
                                          r"of shape \(2, 5\), got .*" + pattern):
         call(entry, net, X, Y)
     after = [np.asarray(w) for w in net.weights] + net.biases
-    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert_bitwise_equal(before, after)
 
 
 @pytest.mark.parametrize("entry", ["loss_and_grad", "fit", "predict"])
@@ -227,11 +225,11 @@ def test_a_bias_or_list_the_net_cannot_use_is_refused(entry):
         call(entry, net, X, Y)
 
 
-def test_a_c_contiguous_view_as_weight_is_used_as_it_is():
+def test_a_c_contiguous_view_as_weight_is_used_as_it_is(assert_same_result):
     # Views of one flat vector are C-contiguous: accepted, and bitwise the same.
     net = mc.MLP([3, 5, 2, 4], seed=0)
     X, Y = np.random.default_rng(0).standard_normal((3, 6)), np.ones((4, 6))
     ref = net.loss_and_grad(X, Y)
     flat = params.flatten(net.weights, net.biases)
     net.weights, net.biases = params.unflatten(flat, net.sizes)
-    assert bitwise_equal(ref, net.loss_and_grad(X, Y, out=net.zeros_like_grads()))
+    assert_same_result(ref, net.loss_and_grad(X, Y, out=net.zeros_like_grads()))

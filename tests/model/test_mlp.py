@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import mlpckpt as mc
 from mlpckpt.core import _params as params
+from mlpckpt.testing import assert_bitwise_equal
 
 
 def _params(net):
@@ -34,14 +35,14 @@ def test_from_arrays_round_trip(data, dtype):
     assert copy.sizes == net.sizes == (3, 5, 4, 2)
     assert (copy.activations, copy.output, copy.init, copy.dtype) == (
         net.activations, net.output, net.init, net.dtype)
-    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(_params(net), _params(copy)))
+    assert_bitwise_equal(_params(net), _params(copy))
     # copies: the new net owns its arrays
     assert not any(np.shares_memory(a, b) for a in _params(net) for b in _params(copy))
     assert np.array_equal(copy.forward(X), net.forward(X))
     la, ga = net.loss_and_grad(X, labels, "cross_entropy")
     lb, gb = copy.loss_and_grad(X, labels, "cross_entropy")
     assert la == lb
-    assert all(np.array_equal(a, b) for a, b in zip(ga.weights + ga.biases, gb.weights + gb.biases))
+    assert_bitwise_equal(ga.weights + ga.biases, gb.weights + gb.biases)
 
 
 def test_from_arrays_makes_c_contiguous_copies_of_the_nets_dtype():
@@ -182,7 +183,7 @@ def test_load_holds_the_model_once(tmp_path):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, net.weights))
+    assert_bitwise_equal(loaded.weights, net.weights)
     assert peak < 1.5 * model_bytes  # one copy of the arrays (and zip buffers), not two
 
 
@@ -292,7 +293,7 @@ def test_out_valid_is_written_in_place(net, data):
     ref_loss, ref = net.loss_and_grad(X, labels, "cross_entropy")
     assert g2 is g and [id(a) for a in g.weights + g.biases] == ids
     assert loss == ref_loss
-    assert all(np.array_equal(a, b) for a, b in zip(g.weights + g.biases, ref.weights + ref.biases))
+    assert_bitwise_equal(g.weights + g.biases, ref.weights + ref.biases)
 
 
 # -- out= buffers that alias (issue 11, item 1) ---------------------------------
@@ -376,7 +377,7 @@ def test_out_aliasing_is_refused_before_anything_is_written(case, strategy):
     with pytest.raises(ValueError, match=r"^out\.(weights|biases)\[\d\]: shares memory with "
                                          r"(out\.)?(weights|biases|X|Y)"):
         net.loss_and_grad(X, Y, loss, strategy=strategy, out=g)
-    assert all(np.array_equal(a, b) for a, b in zip(before, arrays))
+    assert_bitwise_equal(before, arrays)
 
 
 def test_out_aliasing_names_both_arrays():
@@ -396,7 +397,7 @@ def test_out_the_nets_own_arrays_refused(net, data):
     weights = [w.copy() for w in net.weights]
     with pytest.raises(ValueError, match=r"^out\.weights\[0\]: shares memory with weights\[0\]"):
         net.loss_and_grad(X, labels, "cross_entropy", out=mc.Grads(net.weights, net.biases))
-    assert all(np.array_equal(a, b) for a, b in zip(weights, net.weights))
+    assert_bitwise_equal(weights, net.weights)
 
 
 @pytest.mark.parametrize("n_layers", [1, 2, 5, 40])
@@ -413,8 +414,7 @@ def test_out_disjoint_views_of_one_vector_are_accepted(n_layers):
         out = mc.Grads(*params.unflatten(flat, sizes))
         loss, g = net.loss_and_grad(X, Y, out=out)
         assert loss == ref_loss and g is out
-        assert all(np.array_equal(a, b)
-                   for a, b in zip(g.weights + g.biases, ref.weights + ref.biases))
+        assert_bitwise_equal(g.weights + g.biases, ref.weights + ref.biases)
         assert np.array_equal(flat, params.flatten(ref.weights, ref.biases))
 
 
@@ -492,8 +492,8 @@ def test_out_refused_exactly_when_a_buffer_shares_memory(case):
     if aliased:
         with pytest.raises(ValueError, match=r"^out\.(weights|biases)\[\d\]: shares memory with"):
             net.loss_and_grad(X, Y, out=g)
-        assert all(np.array_equal(a, b) for a, b in zip(before, params + outs))
+        assert_bitwise_equal(before, params + outs)
     else:
         loss, got = net.loss_and_grad(X, Y, out=g)
-        assert loss == ref[0] and all(np.array_equal(a, b) for a, b in
-                                      zip(got.weights + got.biases, ref[1].weights + ref[1].biases))
+        assert loss == ref[0]
+        assert_bitwise_equal(got.weights + got.biases, ref[1].weights + ref[1].biases)

@@ -10,6 +10,7 @@ import mlpckpt as mc
 from mlpckpt.core._validate import parse_bytes
 from mlpckpt.core._losses import output_for
 from mlpckpt.planning._strategies import griewank_t
+from mlpckpt.testing import assert_bitwise_equal, make_data
 
 
 def test_budget_parses_units():
@@ -59,7 +60,7 @@ def test_more_budget_never_costs_more_evaluations(net_spec):
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("out", [False, True])
-def test_measured_peak_never_exceeds_the_budget(loss, out, make_data, measured_peak):
+def test_measured_peak_never_exceeds_the_budget(loss, out, measured_peak):
     rng = np.random.default_rng(7)
     sizes = [int(x) for x in rng.integers(8, 96, size=121)]  # uneven widths
     net = mc.MLP(sizes, activation="tanh", output=output_for(loss), seed=0)
@@ -76,10 +77,10 @@ def test_measured_peak_never_exceeds_the_budget(loss, out, make_data, measured_p
         assert peak <= budget.max_bytes
         got_loss, got = net.loss_and_grad(X, Y, loss, strategy=budget, out=grads)
         assert got_loss == ref_loss
-        assert all(np.array_equal(a, b) for a, b in zip(ref.weights + ref.biases, got.weights + got.biases))
+        assert_bitwise_equal(ref.weights + ref.biases, got.weights + got.biases)
 
 
-def test_infeasible_budget_names_the_smallest_that_works(make_data):
+def test_infeasible_budget_names_the_smallest_that_works():
     net = mc.MLP([32] * 41, seed=0)
     X, Y = make_data(net.sizes, 16, "mse")
     with pytest.raises(ValueError, match=r"smallest feasible budget for this net and call, (\d+) B") as info:
@@ -96,17 +97,17 @@ def test_budget_plans_a_thousand_layers(net_spec):
     assert sched.peak_bytes <= 4 * 2**20 and sched.forward_evals < 3 * 1000
 
 
-def test_fit_with_budget(make_data):
+def test_fit_with_budget():
     sizes = [4, 8, 8, 8, 8, 3]
     X, labels = make_data(sizes, 30, "cross_entropy")
     a = mc.MLP(sizes, output="softmax", seed=0)
     b = mc.MLP(sizes, output="softmax", seed=0)
     a.fit(X, labels, loss="cross_entropy", epochs=2, batch_size=10)
     b.fit(X, labels, loss="cross_entropy", epochs=2, batch_size=10, strategy=mc.Budget("40KiB"))
-    assert all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights))
+    assert_bitwise_equal(a.weights, b.weights)
 
 
-def test_uneven_widths_checkpoint_at_narrow_layers(net_spec, make_data, measured_peak):
+def test_uneven_widths_checkpoint_at_narrow_layers(net_spec, measured_peak):
     """Widths 8 and 256 alternate: the dynamic program stores the narrow
     activations and needs far fewer evaluations than any Revolve that fits."""
     n = 200
@@ -130,7 +131,8 @@ def test_uneven_widths_checkpoint_at_narrow_layers(net_spec, make_data, measured
     peak = measured_peak(lambda: real.loss_and_grad(X, Y, "mse", strategy=small, out=grads))
     assert peak <= small.max_bytes
     loss, got = real.loss_and_grad(X, Y, "mse", strategy=small, out=grads)
-    assert loss == ref_loss and all(np.array_equal(a, b) for a, b in zip(ref.weights, got.weights))
+    assert loss == ref_loss
+    assert_bitwise_equal(ref.weights, got.weights)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -147,7 +149,7 @@ def test_uneven_widths_never_refuse_a_budget_that_fits(seed, net_spec):
             assert bud.forward_evals <= rev.forward_evals
 
 
-def test_budget_counted_forward_evals_equal_plan(make_data, run_schedule):
+def test_budget_counted_forward_evals_equal_plan(run_schedule):
     sizes = [6] + [4 if k % 3 else 40 for k in range(1, 60)] + [3]
     net = mc.MLP(sizes, seed=0)
     X, Y = make_data(sizes, 16, "mse")

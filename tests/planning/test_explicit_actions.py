@@ -8,7 +8,8 @@ import pytest
 
 import mlpckpt as mc
 import mlpckpt.execution._layers
-from conftest import _make_data
+from mlpckpt.testing import assert_bitwise_equal, make_data
+
 
 F, L, B = 0, 1, 2
 
@@ -97,7 +98,7 @@ def test_wrong_depth_is_refused_at_plan_time():
 @pytest.mark.parametrize("sizes", [[4, 5, 3], [4, 5, 5, 6, 3]])  # shallower and deeper
 def test_wrong_depth_fails_before_any_layer_and_leaves_the_weights(monkeypatch, where, sizes):
     net = mc.MLP(sizes, seed=1)
-    X, Y = _make_data(sizes, 8, "mse", seed=2)
+    X, Y = make_data(sizes, 8, "mse", seed=2)
     before = [w.copy() for w in net.weights] + [b.copy() for b in net.biases]
     calls = []
     real = mlpckpt.execution._layers.layer_forward
@@ -110,7 +111,7 @@ def test_wrong_depth_fails_before_any_layer_and_leaves_the_weights(monkeypatch, 
             net.loss_and_grad(X, Y, loss="mse", strategy=strat)
     assert calls == []
     after = list(net.weights) + list(net.biases)
-    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert_bitwise_equal(before, after)
     # the counter counts: the right depth evaluates layers through it
     net.loss_and_grad(X, Y, loss="mse", strategy=mc.StoreAll())
     assert len(calls) == len(sizes) - 1
@@ -131,7 +132,7 @@ CASES = [
 @pytest.mark.parametrize("sizes,act,output,loss,dtype", CASES)
 def test_actions_of_a_plan_plans_and_runs_like_the_strategy(sizes, act, output, loss, dtype):
     net = mc.MLP(sizes, activation=act, output=output, dtype=dtype, seed=3)
-    X, Y = _make_data(sizes, 6, loss, seed=4, dtype=dtype)
+    X, Y = make_data(sizes, 6, loss, seed=4, dtype=dtype)
     ref_loss, ref = net.loss_and_grad(X, Y, loss=loss, strategy=mc.StoreAll())
     n = len(sizes) - 1
     for strat in fixed(n):
@@ -143,13 +144,12 @@ def test_actions_of_a_plan_plans_and_runs_like_the_strategy(sizes, act, output, 
                 s.forward_evals, s.peak_bytes, s.max_stored, s.activation_bytes), strat
         got_loss, got = net.loss_and_grad(X, Y, loss=loss, strategy=mc.Actions(s.actions))
         assert np.array_equal(got_loss, ref_loss), strat
-        assert all(np.array_equal(g, r) for g, r in zip(got.weights + got.biases,
-                                                         ref.weights + ref.biases)), strat
+        assert_bitwise_equal(got.weights + got.biases, ref.weights + ref.biases, err_msg=repr(strat))
 
 
 def test_fit_with_actions_is_bitwise_fit_with_store_all():
     sizes = [5, 7, 3, 7, 4]
-    X, Y = _make_data(sizes, 12, "mse", seed=5)
+    X, Y = make_data(sizes, 12, "mse", seed=5)
     for fuse in (False, True):
         base = mc.MLP(sizes, seed=6)
         base.fit(X, Y, loss="mse", epochs=2, batch_size=4, seed=0, strategy=mc.StoreAll(),
@@ -160,8 +160,7 @@ def test_fit_with_actions_is_bitwise_fit_with_store_all():
             hist = net.fit(X, Y, loss="mse", epochs=2, batch_size=4, seed=0,
                            strategy=mc.Actions(acts), fuse_update=fuse)
             assert len(hist) == 2
-            for a, b in zip(net.weights + net.biases, base.weights + base.biases):
-                assert np.array_equal(a, b), (strat, fuse)
+            assert_bitwise_equal(net.weights + net.biases, base.weights + base.biases, err_msg=repr((strat, fuse)))
 
 
 def test_numpy_ints_and_lists_are_accepted():

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import mlpckpt as mc
 from mlpckpt.core import _activations as activations
 from mlpckpt.core._losses import output_for
+from mlpckpt.testing import make_data
 
 KIB = 1024
 
@@ -35,7 +36,7 @@ MEMORY_CASES = [
 
 @pytest.mark.parametrize("case", range(len(MEMORY_CASES)))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_plan_predicts_tracemalloc_peak(case, dtype, make_data, peak_of_call):
+def test_plan_predicts_tracemalloc_peak(case, dtype, peak_of_call):
     sizes, batch, loss, activation, output = MEMORY_CASES[case]
     net = mc.MLP(sizes, activation=activation, output=output, dtype=dtype, seed=0)
     X, Y = make_data(sizes, batch, loss, dtype=dtype)
@@ -47,7 +48,7 @@ def test_plan_predicts_tracemalloc_peak(case, dtype, make_data, peak_of_call):
             assert measured <= predicted <= 1.05 * measured + 64 * KIB, (strategy, out, measured, predicted)
 
 
-def test_plan_onehot_targets(make_data, peak_of_call):
+def test_plan_onehot_targets(peak_of_call):
     sizes = [20, 30, 30, 10]
     net = mc.MLP(sizes, output="softmax", seed=0)
     X, labels = make_data(sizes, 200, "cross_entropy")
@@ -58,7 +59,7 @@ def test_plan_onehot_targets(make_data, peak_of_call):
         assert measured <= predicted <= 1.05 * measured + 64 * KIB
 
 
-def test_plan_predicts_the_fused_step(make_data, measured_peak, run_schedule):
+def test_plan_predicts_the_fused_step(measured_peak, run_schedule):
     """A fused plain-SGD step: gradient buffers are one layer per shape."""
     net = mc.MLP([64] * 201, seed=0)
     X, Y = make_data(net.sizes, 64, "mse")
@@ -82,7 +83,7 @@ def test_plan_predicts_the_fused_step(make_data, measured_peak, run_schedule):
 
 
 @pytest.mark.slow
-def test_memory_grows_as_promised(make_data, peak_of_call):
+def test_memory_grows_as_promised(peak_of_call):
     """Width 64, batch 256, gradients preallocated: Sqrt ~ sqrt(n), StoreAll ~ n,
     Revolve flat (measured with tracemalloc)."""
     depths = [64, 128, 256, 512, 1024]
@@ -114,7 +115,7 @@ def test_memory_grows_as_promised(make_data, peak_of_call):
     dtype=st.sampled_from(["float64", "float32"]),
 )
 def test_random_configurations_plan_bounds_tracemalloc(widths, batch, activation, loss, which, param, out,
-                                                       dtype, make_data, peak_of_call):
+                                                       dtype, peak_of_call):
     n = len(widths) - 1
     strategy = [mc.StoreAll(), mc.Sqrt(), mc.Segments(param + 1), mc.Revolve(param), None][which]
     net = mc.MLP(widths, activation=activation, output=output_for(loss), dtype=dtype, seed=param)
@@ -138,7 +139,7 @@ DEEP_NARROW = [
 
 
 @pytest.mark.parametrize("width, batch, n, strategy, out", DEEP_NARROW)
-def test_plan_bounds_deep_narrow_nets(width, batch, n, strategy, out, make_data, peak_of_call):
+def test_plan_bounds_deep_narrow_nets(width, batch, n, strategy, out, peak_of_call):
     """Per-layer terms dominate: array overhead, gradient lists (none with
     out=), the executor's dict of held activations and its int keys."""
     net = mc.MLP([width] * (n + 1), seed=0, init="normal")
@@ -150,7 +151,7 @@ def test_plan_bounds_deep_narrow_nets(width, batch, n, strategy, out, make_data,
 
 @pytest.mark.parametrize("width, n, strategy", [(1, 20_000, mc.Sqrt()), (8, 10_000, mc.Sqrt()),
                                                 (1, 20_000, mc.StoreAll())])
-def test_plan_bounds_deep_fused_step(width, n, strategy, make_data, measured_peak):
+def test_plan_bounds_deep_fused_step(width, n, strategy, measured_peak):
     """A fused step on a deep narrow net as fit runs it (the net's cached
     Call): the caller's lists of shared buffers (list comprehensions,
     over-allocated) and no gradient lists."""

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
-from mlpckpt.planning._plan import Call, check_strategy, compile_actions, make_call, parse, plan_call
+from mlpckpt.planning._plan import Call, check_strategy, compile_actions, compile_program, make_call, parse, plan_call
 from mlpckpt.planning._strategies import griewank_t
+from mlpckpt.testing import assert_bitwise_equal, make_data
 
 
 def test_plan_at_ten_thousand_layers(net_spec):
@@ -72,7 +73,7 @@ def test_bad_strategy(net, data, strategy):
     w0 = [W.copy() for W in net.weights]
     with pytest.raises(ValueError, match=r"^strategy:"):
         net.fit(X, labels, "cross_entropy", epochs=1, strategy=strategy)
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights, w0))
+    assert_bitwise_equal(net.weights, w0)
     with pytest.raises(ValueError, match=r"^strategy:"):
         net.fit_lbfgs(X, labels, "cross_entropy", strategy=strategy)
 
@@ -92,7 +93,7 @@ def test_unhashable_strategy_is_refused_before_the_cache():
     assert check_strategy(None) == mc.StoreAll()
 
 
-def test_a_user_strategy_plans_and_runs_like_any_other(make_data):
+def test_a_user_strategy_plans_and_runs_like_any_other():
     @dataclasses.dataclass(frozen=True)
     class EveryOther(mc.Strategy):
         """Checkpoint every second activation (Segments(n // 2) for even n)."""
@@ -106,19 +107,22 @@ def test_a_user_strategy_plans_and_runs_like_any_other(make_data):
     assert sched.actions == mc.plan(net, 3, mc.Segments(4)).actions
     ref = net.loss_and_grad(X, Y, "mse")
     got = net.loss_and_grad(X, Y, "mse", strategy=EveryOther())
-    assert got[0] == ref[0] and all(np.array_equal(a, b) for a, b in zip(got[1].weights, ref[1].weights))
+    assert got[0] == ref[0]
+    assert_bitwise_equal(got[1].weights, ref[1].weights)
 
 
-def test_compiled_schedules_are_cached_by_strategy_and_call(make_data):
+def test_compiled_schedules_are_cached_by_strategy_and_call():
     compile_actions.cache_clear()
+    compile_program.cache_clear()
     a, b = mc.MLP([3, 5, 5, 2], seed=0), mc.MLP([3, 5, 5, 2], seed=1)
     X, Y = make_data(a.sizes, 4, "mse")
     a.loss_and_grad(X, Y, "mse", strategy=mc.Revolve(1))
     b.loss_and_grad(X, Y, "mse", strategy=mc.Revolve(1))  # same architecture: a hit
-    info = compile_actions.cache_info()
+    info = compile_program.cache_info()  # the lowered program the executor runs
     assert (info.misses, info.hits) == (1, 1)
+    assert compile_actions.cache_info().misses == 1  # compiled once, lowered once
     a.loss_and_grad(X[:, :3], Y[:, :3], "mse", strategy=mc.Revolve(1))  # another batch: a new call
-    assert compile_actions.cache_info().misses == 2
+    assert compile_program.cache_info().misses == 2 and compile_actions.cache_info().misses == 2
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from scipy.optimize import OptimizeResult
 
 import mlpckpt as mc
 from mlpckpt.training import _loop as train
+from mlpckpt.testing import assert_bitwise_equal
 
 
 def test_fit_returns_one_mean_loss_per_epoch(problem, make_net):
@@ -31,7 +32,7 @@ def test_epoch_loss_is_sample_weighted_mean_with_partial_last_batch(blocks, make
         total += loss * (sl.stop - sl.start)
         blocks.set(ref, [p - 0.1 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
     assert hist[0] == pytest.approx(total / 10, rel=1e-15)
-    assert blocks.same(blocks.of(net), blocks.of(ref))
+    assert_bitwise_equal(blocks.of(net), blocks.of(ref))
     # an Adam object counts the steps: 3 per epoch
     opt = mc.Adam()
     make_net().fit(X, Y, "mse", epochs=2, batch_size=4, optimizer=opt)
@@ -47,7 +48,7 @@ def test_batch_size_none_is_full_batch(problem, blocks, make_net):
                shuffle=False)
     assert opt.t == 4
     assert ha == hb
-    assert blocks.same(blocks.of(a), blocks.of(b))
+    assert_bitwise_equal(blocks.of(a), blocks.of(b))
 
 
 def test_loss_decreases_on_easy_problem():
@@ -73,12 +74,13 @@ def test_shuffle_reproducible_and_leaves_global_state_alone(problem, blocks, mak
     after = np.random.get_state()
     assert after[0] == state[0] and np.array_equal(after[1], state[1])
     assert after[2:] == state[2:]
-    assert runs[0][0] == runs[1][0] and blocks.same(runs[0][1], runs[1][1])
-    assert not blocks.same(runs[0][1], runs[2][1])
+    assert runs[0][0] == runs[1][0]
+    assert_bitwise_equal(runs[0][1], runs[1][1])
+    assert blocks.differ(runs[0][1], runs[2][1])
     # shuffling really changes the order (vs. no shuffle)
     net = make_net()
     net.fit(X, Y, "mse", epochs=3, batch_size=5, lr=0.1, shuffle=False)
-    assert not blocks.same(runs[0][1], blocks.of(net))
+    assert blocks.differ(runs[0][1], blocks.of(net))
 
 
 def test_shuffle_with_generator_seed(problem, blocks, make_net):
@@ -86,7 +88,7 @@ def test_shuffle_with_generator_seed(problem, blocks, make_net):
     a, b = make_net(), make_net()
     a.fit(X, Y, "mse", epochs=2, batch_size=5, seed=np.random.default_rng(9))
     b.fit(X, Y, "mse", epochs=2, batch_size=5, seed=9)
-    assert blocks.same(blocks.of(a), blocks.of(b))
+    assert_bitwise_equal(blocks.of(a), blocks.of(b))
 
 
 def test_shuffle_with_labels(blocks, make_net):
@@ -123,7 +125,7 @@ def test_callback_called_and_can_stop(problem, blocks, make_net):
     assert len(hist) == 3
     ref = make_net()
     ref.fit(X, Y, "mse", epochs=3, batch_size=None, shuffle=False)
-    assert blocks.same(blocks.of(net), blocks.of(ref))
+    assert_bitwise_equal(blocks.of(net), blocks.of(ref))
 
 
 def test_progress_prints_to_stderr(problem, capsys, make_net):
@@ -185,8 +187,8 @@ def test_fuse_update_bitwise_equal(name, make, strategy, blocks):
     hb = b.fit(X, y, "cross_entropy", epochs=3, batch_size=8, optimizer=make(), seed=0,
                strategy=strategy, fuse_update=True)
     assert ha == hb
-    assert blocks.same(blocks.of(a), blocks.of(b))
-    assert not blocks.same(blocks.of(a), blocks.of(mc.MLP(sizes, activation="tanh", output="softmax", seed=2)))
+    assert_bitwise_equal(blocks.of(a), blocks.of(b))
+    assert blocks.differ(blocks.of(a), blocks.of(mc.MLP(sizes, activation="tanh", output="softmax", seed=2)))
 
 
 @pytest.mark.parametrize("fuse", [False, True])
@@ -204,7 +206,7 @@ def test_every_strategy_trains_to_identical_weights(fuse, blocks):
         results.append((h, blocks.of(net)))
     for h, params in results[1:]:
         assert h == results[0][0]
-        assert blocks.same(params, results[0][1])
+        assert_bitwise_equal(params, results[0][1])
 
 
 def test_fused_buffers_are_shared_per_shape():
@@ -250,7 +252,7 @@ def test_fit_lbfgs_then_fit_still_works(problem, blocks, make_net):
     net.fit_lbfgs(X, Y, "mse", maxiter=5)
     w = [p.copy() for p in blocks.of(net)]
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False)
-    assert not blocks.same(w, blocks.of(net))
+    assert blocks.differ(w, blocks.of(net))
 
 
 def test_fit_lbfgs_over_plain_blocks():
@@ -312,7 +314,7 @@ def test_bad_lbfgs_tol(net, data, tol):
         net.fit_lbfgs(X, labels, "cross_entropy", maxiter=2, tol=tol)
     with pytest.raises(ValueError, match=r"^tol:"):
         train.fit_lbfgs(lambda *a: 0.0, net.weights, net.biases, tol=tol)
-    assert all(np.array_equal(a, b) for a, b in zip(before, net.weights))
+    assert_bitwise_equal(before, net.weights)
     assert net.fit_lbfgs(X, labels, "cross_entropy", maxiter=2, tol=1e-3).nit <= 2
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import mlpckpt as mc
 from mlpckpt.training._optimizers import Optimizer, make_optimizer
+from mlpckpt.testing import assert_bitwise_equal
 
 # -- reference update rules (torch.optim.SGD / torch.optim.Adam, written out) ---------
 
@@ -108,10 +109,10 @@ def test_default_optimizer_is_sgd_lr_001(problem, blocks, make_net):
     _, g = ref.loss_and_grad(X, Y, "mse")
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False)
     expect = [p - 0.01 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))]
-    assert blocks.same(blocks.of(net), expect)
+    assert_bitwise_equal(blocks.of(net), expect)
     # and not some other rate
     other = [p - 0.02 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))]
-    assert not blocks.same(blocks.of(net), other)
+    assert blocks.differ(blocks.of(net), other)
 
 
 def test_named_sgd_with_lr(problem, blocks, make_net):
@@ -119,7 +120,7 @@ def test_named_sgd_with_lr(problem, blocks, make_net):
     net, ref = make_net(), make_net()
     _, g = ref.loss_and_grad(X, Y, "mse")
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer="sgd", lr=0.3)
-    assert blocks.same(blocks.of(net), [p - 0.3 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
+    assert_bitwise_equal(blocks.of(net), [p - 0.3 * d for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
 
 
 def test_default_adam_lr_is_1e_3(problem, blocks, make_net):
@@ -127,7 +128,7 @@ def test_default_adam_lr_is_1e_3(problem, blocks, make_net):
     a, b = make_net(), make_net()
     a.fit(X, Y, "mse", epochs=3, batch_size=5, shuffle=False, optimizer="adam")
     b.fit(X, Y, "mse", epochs=3, batch_size=5, shuffle=False, optimizer=mc.Adam(lr=1e-3))
-    assert blocks.same(blocks.of(a), blocks.of(b))
+    assert_bitwise_equal(blocks.of(a), blocks.of(b))
     # the first Adam step moves every (non-zero-gradient) entry by about lr
     c, d = make_net(), make_net()
     c.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer="adam")
@@ -141,10 +142,10 @@ def test_momentum_name_is_sgd_momentum_09(problem, blocks, make_net):
     a.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False, optimizer="momentum", lr=0.05)
     b.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False,
           optimizer=mc.SGD(lr=0.05, momentum=0.9))
-    assert blocks.same(blocks.of(a), blocks.of(b))
+    assert_bitwise_equal(blocks.of(a), blocks.of(b))
     c = make_net()
     c.fit(X, Y, "mse", epochs=3, batch_size=4, shuffle=False, optimizer="sgd", lr=0.05)
-    assert not blocks.same(blocks.of(a), blocks.of(c))
+    assert blocks.differ(blocks.of(a), blocks.of(c))
 
 
 def test_make_optimizer_names_and_objects():
@@ -178,7 +179,7 @@ def test_optimizer_subclass_drives_fit(problem, fuse, blocks, make_net):
     net.fit(X, Y, "mse", epochs=1, batch_size=None, shuffle=False, optimizer=opt, fuse_update=fuse)
     _, g = ref.loss_and_grad(X, Y, "mse")
     assert opt.steps == 1
-    assert blocks.same(blocks.of(net), [p - 0.01 * np.sign(d) for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
+    assert_bitwise_equal(blocks.of(net), [p - 0.01 * np.sign(d) for p, d in zip(blocks.of(ref), blocks.of_grads(g))])
 
 
 def test_base_optimizer_has_no_update_rule():
@@ -194,7 +195,7 @@ def test_unknown_optimizer(net, data, optimizer, unchanged):
     w0 = [W.copy() for W in net.weights]
     with pytest.raises(ValueError, match=r"^optimizer: got"):
         net.fit(X, labels, "cross_entropy", epochs=1, optimizer=optimizer)
-    assert unchanged(net, w0)
+    unchanged(net, w0)
 
 
 @pytest.mark.parametrize("opt", [mc.SGD(lr=0.1), mc.SGD(0.1, momentum=0.9), mc.Adam()])
@@ -204,7 +205,7 @@ def test_optimizer_object_and_lr(net, data, opt, lr, unchanged):
     w0 = [W.copy() for W in net.weights]
     with pytest.raises(ValueError, match=r"^lr: got .* together with the optimiser object"):
         net.fit(X, labels, "cross_entropy", epochs=1, optimizer=opt, lr=lr)
-    assert unchanged(net, w0)
+    unchanged(net, w0)
 
 
 @pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), "0.1", True])

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 import mlpckpt as mc
+from mlpckpt.planning._lowering import lower
 from mlpckpt.core import _activations as activations
 from mlpckpt.execution import _executor as backprop, _layers as layers
 from mlpckpt.verification import _gradcheck as netcheck
+from mlpckpt.testing import assert_bitwise_equal
 
 METHODS = ("central", "complex", "directional")
 SMOOTH = ("identity", "sigmoid", "tanh", "softplus")
@@ -113,8 +115,9 @@ def test_gradcheck_uses_the_given_strategy(monkeypatch):
     monkeypatch.setattr(backprop, "execute", spy)
     mc.gradcheck(net, X, Y, strategy=mc.Segments(2))
     # one analytic gradient, run with Segments(2)'s schedule (not StoreAll's)
-    assert seen == [mc.plan(net, BATCH, mc.Segments(2)).actions]
-    assert seen[0] != mc.plan(net, BATCH, mc.StoreAll()).actions
+    # (the executor runs the schedule lowered to its buffer events)
+    assert seen == [lower(mc.plan(net, BATCH, mc.Segments(2)).actions, SIZES)]
+    assert seen[0] != lower(mc.plan(net, BATCH, mc.StoreAll()).actions, SIZES)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -133,7 +136,7 @@ def test_grad_is_loss_and_grad_on_float64_copies(dtype, strategy):
     value, grads = ref.loss_and_grad(X, Y, loss="cross_entropy", strategy=strategy)
     got = grad([p.copy() for p in params])
     want = [x for pair in zip(grads.weights, grads.biases) for x in pair]
-    assert all(g.dtype == np.float64 and np.array_equal(g, w) for g, w in zip(got, want))
+    assert_bitwise_equal(list(got), want)  # float64, as want is
     assert len(got) == len(want) == 6
     assert fun([p.copy() for p in params]) == value
 
@@ -148,7 +151,7 @@ def test_gradcheck_never_touches_the_nets_parameters(monkeypatch):
         assert net.weights is lists[0] and net.biases is lists[1]
         assert all(a is b for a, b in zip(list(net.weights) + list(net.biases), arrays))
         assert len(net.weights) + len(net.biases) == len(arrays)
-        assert all(a.dtype == v.dtype and np.array_equal(a, v) for a, v in zip(arrays, values))
+        assert_bitwise_equal(arrays, values)
 
     execute = backprop.execute
 

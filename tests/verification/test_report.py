@@ -10,6 +10,7 @@ import pytest
 import mlpckpt as mc
 from mlpckpt.verification import _report as report
 from mlpckpt.verification._report import GradcheckReport, GradcheckRow
+from mlpckpt.testing import make_data
 
 SIZES = [3, 5, 4, 2]
 
@@ -28,7 +29,7 @@ def test_exports_and_imports():
     assert "from ." not in source and "import mlpckpt" not in source
 
 
-def test_report_dict_and_table(make_data):
+def test_report_dict_and_table():
     net = mc.MLP(SIZES, activation="tanh", seed=0)
     X, Y = make_data(SIZES, 5, "mse")
     r = mc.gradcheck(net, X, Y, method="complex")
