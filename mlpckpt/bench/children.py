@@ -36,7 +36,7 @@ from ..execution import _executor as backprop
 from ..planning._budget import Budget
 from ..model._batch import target_form
 from ..model._mlp import MLP
-from ..planning._plan import compile_actions, make_call, parse, plan
+from ..planning._plan import compile_program, make_call, parse, plan
 from ..planning._strategies import Sqrt
 from ..execution._kernels import kernels_for
 from .devmeasure import device_peak
@@ -154,8 +154,8 @@ def _build(config):
 def _counted_forward_evals(net, X, Y, loss, strategy, grads):
     """Layer-forward evaluations of one run, as the executor counts them."""
     call = make_call(net, X.shape[1], loss, out=True, targets=target_form(Y))
-    actions = compile_actions(strategy, call)
-    return backprop.execute(actions, backprop.Params(net.weights, net.biases, net.activations, net.output),
+    program = compile_program(strategy, call)
+    return backprop.execute(program, backprop.Params(net.weights, net.biases, net.activations, net.output),
                             backprop.Batch(X, Y, loss),
                             backprop.Options(grads=(grads.weights, grads.biases), backend=net.backend)).forward_evals
 

@@ -6,7 +6,7 @@ so measuring never needs it.
 
 import os
 
-from ..planning._actions import timeline
+from ..planning._lowering import timeline
 from ..planning._schedule import short_sizes
 from .measure import MIB
 from .results import SLOPE_MIN_DEPTH, fit_slope, read_csv

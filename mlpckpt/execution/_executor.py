@@ -1,23 +1,26 @@
-"""The one executor: runs any schedule (see :mod:`mlpckpt.planning._actions`).
+"""The one executor: runs any schedule, lowered to its buffer events
+(:mod:`mlpckpt.planning._lowering`).
 
 Every strategy goes through :func:`execute`, and every layer is evaluated by
 the same :func:`mlpckpt.execution._layers.layer_forward` on the same inputs, so a
 recomputed activation is bitwise equal to the first one and all strategies
 give bitwise-equal loss and gradients.
 
-Allocation rules (mirrored, byte for byte, by :mod:`mlpckpt.planning._memory`):
+Which buffer is born, reused or dies where is not decided here: the program's
+rows say it (the lowering writes the rule once; the memory model, the
+workspace replay and the timeline read the same rows):
 
 * each forward evaluation allocates its output ``(n_{k+1}, batch)``; an
-  intermediate that is not kept is freed once its successor exists;
+  intermediate of a keep-none range is freed once its successor exists;
 * the loss turns the buffer of ``a[n]`` into ``dz`` of the last layer;
 * backward step ``k`` allocates ``dW[k]`` and ``db[k]`` (unless ``grads``
-  gives buffers), and writes ``da[k]`` into the buffer of the consumed
-  ``a[k+1]`` when their shapes match, else into a new array; the first
-  layer skips ``da[0]``.
+  gives buffers) and writes ``da[k]`` where its row says: into the buffer
+  of the consumed ``a[k+1]`` (``REUSE``), a new array (``NEW_DA``) or
+  nowhere (layer 0).
 
 With a :class:`~mlpckpt.Workspace` the same points of birth and death take
-activation buffers from it and give them back (:mod:`mlpckpt.planning._workspace_replay`
-mirrors that); ``dW`` and ``db`` are never the workspace's.
+activation buffers from it and give them back; ``dW`` and ``db`` are never
+the workspace's.
 """
 
 import functools
@@ -28,6 +31,7 @@ import numpy as np
 from ..core import _finite as finite, _losses as losses
 from . import _layers as layers
 from ..planning._actions import FORWARD, LOSS
+from ..planning._lowering import CONSUME, NEW_DA, REUSE
 from ..backends._backends import NUMPY
 
 __all__ = ["Result", "Params", "Batch", "Options", "execute", "logits"]
@@ -86,14 +90,15 @@ class Options(NamedTuple):
     record: object = None
 
 
-def execute(actions, params, batch, options=Options()):
+def execute(program, params, batch, options=Options()):
     """Run a schedule: loss and gradients of one batch.
 
     Parameters
     ----------
-    actions : sequence of tuple of int
-        The schedule, checked (:func:`mlpckpt.planning._plan.compile_actions` checks
-        what it compiles).
+    program : array of int
+        The schedule lowered to its buffer events
+        (:func:`mlpckpt.planning._lowering.lower` of checked actions;
+        :func:`mlpckpt.planning._plan.compile_program` caches it).
     params : Params
     batch : Batch
     options : Options, optional
@@ -114,7 +119,7 @@ def execute(actions, params, batch, options=Options()):
     weights, biases = params.weights, params.biases
     X, Y = batch.X, batch.Y
     if not options.backend.is_numpy:  # no floating-point flags: the loss and the gradients are checked
-        result = _execute(actions, params, batch, options._replace(workspace=None))
+        result = _execute(program, params, batch, options._replace(workspace=None))
         if options.on_layer is None:
             finite.check_grads(result.dW, result.db, weights, biases, X, Y)
         return result
@@ -125,7 +130,7 @@ def execute(actions, params, batch, options=Options()):
 
     with np.errstate(all="call", under="ignore", call=report):
         try:
-            result = _execute(actions, params, batch, options)
+            result = _execute(program, params, batch, options)
         except BaseException:
             if options.workspace is not None:  # its lent buffers are garbage now, not lost
                 options.workspace.reclaim()
@@ -135,7 +140,7 @@ def execute(actions, params, batch, options=Options()):
     return result
 
 
-def _execute(actions, params, batch, options):
+def _execute(program, params, batch, options):
     weights, biases, hidden, output = params
     X, Y, loss = batch
     grads, on_layer, workspace, backend, rec = options
@@ -162,10 +167,10 @@ def _execute(actions, params, batch, options):
     da = None
     value = None
     evals = 0
-    for action in actions:
-        op = action[0]
+    it = iter(program)
+    for op, i, j, m in zip(it, it, it, it):  # one row: four ints (planning._lowering)
         if op == FORWARD:
-            _, start, stop, keep = action
+            start, stop, keep = i, j, m
             cur = acts[start]
             nxt = None
             for k in range(start, stop):
@@ -186,43 +191,42 @@ def _execute(actions, params, batch, options):
             value = backend.item(losses.loss_and_dz(loss, output, acts[n], Y, ops))
             finite.check_loss(value, weights, biases, X, Y)  # before any backward step
             da, acts[n] = acts[n], None
-        else:  # BACKWARD
-            _, start, stop = action
-            for k in range(stop - 1, start - 1, -1):
-                a = None
-                if k + 1 < n:  # consumed: its buffer becomes scratch
-                    a, acts[k + 1] = acts[k + 1], None
-                if grads is None:
-                    dW[k] = empty(weights[k].shape, dtype)
-                    db[k] = empty(biases[k].shape, dtype)
-                if k == 0:
-                    da_prev = None
-                elif a is not None and a.shape[0] == weights[k].shape[1]:
-                    da_prev = a  # a[k+1] is scratch once dz exists
-                else:
-                    da_prev = new(weights[k].shape[1])
-                if rec is not None:
-                    rec.da(k, da)
-                layers.layer_backward(
-                    weights[k],
-                    acts[k],
-                    a,
-                    da,
-                    hidden[k] if k + 1 < n else None,
-                    dW[k],
-                    db[k],
-                    da_prev,
-                    ops,
-                )
-                give(da)
-                if a is not None and a is not da_prev:
-                    give(a)
-                del a
-                da = da_prev
-                if rec is not None:
-                    rec.grads(k, dW[k], db[k])
-                if on_layer is not None:
-                    on_layer(k, dW[k], db[k])
+        else:  # BACKWARD: layer k's step; its flags say where da[k] goes
+            k, flags = i, j
+            a = None
+            if flags & CONSUME:  # a[k+1]: read, then scratch
+                a, acts[k + 1] = acts[k + 1], None
+            if grads is None:
+                dW[k] = empty(weights[k].shape, dtype)
+                db[k] = empty(biases[k].shape, dtype)
+            if flags & REUSE:
+                da_prev = a  # a[k+1] is scratch once dz exists
+            elif flags & NEW_DA:
+                da_prev = new(m)
+            else:  # layer 0: no da[0]
+                da_prev = None
+            if rec is not None:
+                rec.da(k, da)
+            layers.layer_backward(
+                weights[k],
+                acts[k],
+                a,
+                da,
+                hidden[k] if k + 1 < n else None,
+                dW[k],
+                db[k],
+                da_prev,
+                ops,
+            )
+            give(da)
+            if a is not None and a is not da_prev:
+                give(a)
+            del a
+            da = da_prev
+            if rec is not None:
+                rec.grads(k, dW[k], db[k])
+            if on_layer is not None:
+                on_layer(k, dW[k], db[k])
     return Result(value, dW, db, evals)
 
 

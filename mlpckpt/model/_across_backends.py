@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from . import _batch as inputs, _foreign_batch as xinputs
-from ..planning._actions import count_forward_evals
+from ..planning._lowering import forward_evals
 from ..backends._backends import NUMPY, backend_of, describe, get_backend, is_foreign_array
 from ..training._optimizers import Adam, SGD
 
@@ -164,11 +164,11 @@ def deterministic_problems(backend):
     return problems
 
 
-def warn_if_nondeterministic(backend, actions, n_layers):
+def warn_if_nondeterministic(backend, program, n_layers):
     """Warn once, at the first CUDA call whose schedule recomputes, when the
     settings that make recomputed layers bitwise equal to the first pass are
     missing (paper_notes/backends.md, B3)."""
-    if _WARNED or not backend.is_cuda or count_forward_evals(actions) <= n_layers:
+    if _WARNED or not backend.is_cuda or forward_evals(program) <= n_layers:
         return
     problems = deterministic_problems(backend)
     if problems:

@@ -17,7 +17,7 @@ from ._batch import Grads, target_form
 from ..training._optimizers import make_optimizer
 from ..core._params import INITS, check_init, init_params
 from ..core._kernel_setting import kernels_for
-from ..planning._plan import Call, check_strategy, compile_actions
+from ..planning._plan import Call, check_strategy, compile_program
 from ._spec import NetSpec
 from ..execution._workspace import Workspace, check_workspace
 
@@ -200,11 +200,11 @@ class MLP:
         # params=(weights, biases) runs on other arrays of the net's shapes.
         call = self._call(X.shape[1], loss, grads is not None, on_layer is not None, target_form(Y),
                           workspace is not None)
-        actions = compile_actions(check_strategy(strategy), call)
-        placement.warn_if_nondeterministic(self.backend, actions, call.n_layers)
+        program = compile_program(check_strategy(strategy), call)
+        placement.warn_if_nondeterministic(self.backend, program, call.n_layers)
         weights, biases = params if params is not None else (self.weights, self.biases)
         return backprop.execute(
-            actions, backprop.Params(weights, biases, self.activations, self.output), backprop.Batch(X, Y, loss),
+            program, backprop.Params(weights, biases, self.activations, self.output), backprop.Batch(X, Y, loss),
             backprop.Options(grads=grads, on_layer=on_layer, workspace=workspace, backend=self.backend,
                              record=record),
         )

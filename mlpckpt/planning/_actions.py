@@ -28,7 +28,6 @@ __all__ = [
     "check_actions",
     "count_forward_evals",
     "format_action",
-    "timeline",
 ]
 
 FORWARD, LOSS, BACKWARD = 0, 1, 2
@@ -144,61 +143,3 @@ def format_action(action):
         _, start, stop = action
         return f"backward layers {stop - 1}..{start}"
     raise ValueError(f"action: unknown operation {action!r}")
-
-
-def timeline(actions, n):
-    """The steps of a schedule, for drawing.
-
-    Parameters
-    ----------
-    actions : sequence of tuple of int
-    n : int
-        Number of layers.
-
-    Returns
-    -------
-    dict
-        ``forward``: list of ``(step, k, first, kept)`` — step at which
-        ``a[k]`` is computed, whether for the first time, whether kept;
-        ``restore``: ``(step, k)`` — a forward range restarted from the held
-        ``a[k]``; ``loss``: ``(step, n)``; ``backward``: ``(step, k)`` —
-        backward step of layer ``k``; ``held``: ``(k, t0, t1)`` — ``a[k]``
-        alive from step ``t0`` to ``t1``; ``steps``: the number of steps.
-    """
-    ev = {"forward": [], "restore": [], "loss": [], "backward": [], "held": []}
-    born = {}
-    seen = set()
-    step = 0
-    last_stop = 0
-    for action in actions:
-        op = action[0]
-        if op == FORWARD:
-            _, start, stop, keep = action
-            if start != last_stop:
-                ev["restore"].append((step, start))
-            for k in range(start + 1, stop + 1):
-                kept = bool(keep) or k == stop
-                ev["forward"].append((step, k, k not in seen, kept))
-                seen.add(k)
-                if kept:
-                    born[k] = step
-                step += 1
-            last_stop = stop
-        elif op == LOSS:
-            ev["loss"].append((step, n))
-            if n in born:
-                ev["held"].append((n, born.pop(n), step))
-            step += 1
-            last_stop = -1
-        elif op == BACKWARD:
-            _, start, stop = action
-            for k in range(stop - 1, start - 1, -1):
-                ev["backward"].append((step, k))
-                if k + 1 in born:
-                    ev["held"].append((k + 1, born.pop(k + 1), step))
-                step += 1
-            last_stop = -1
-        else:
-            raise ValueError(f"actions: unknown operation {action!r}")
-    ev["steps"] = step
-    return ev

@@ -50,7 +50,9 @@ class Budget(Strategy):
     ``out=``, ``fuse_update``), so the measured tracemalloc peak of a call
     with the schedule compiled stays under it. Planning's tables are sized
     within the budget and freed; the first call also holds the schedule
-    itself and CPython's tuple free lists (:data:`TUPLE_FREELISTS`).
+    itself and CPython's tuple free lists (:data:`TUPLE_FREELISTS`), and the
+    executor's cache keeps the program it is lowered to
+    (:func:`mlpckpt.planning._lowering.program_bytes`).
 
     Exact (the optimum over every schedule of the action vocabulary, ties:
     the lowest peak) for chains of up to 12 layers; beyond, the answer fits

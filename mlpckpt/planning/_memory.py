@@ -33,6 +33,7 @@ import numpy as np
 
 from . import _costs as costs, _device_costs as devcosts
 from ._actions import FORWARD, LOSS
+from ._lowering import CONSUME, NEW_DA, backward_flags, events
 from ._costs import (
     ARRAY_OVERHEAD,
     BACKWARD_TRANSIENT,
@@ -93,6 +94,10 @@ class Model:
     update : int or None
         Fused step: bytes of the update that follows each backward step, on
         top of state ``k``; None without ``fuse_update``.
+    sizes : tuple of int
+        Layer widths ``n_0 .. n_n``.
+    flags : array of int, length n
+        Each backward step's buffer events (:func:`mlpckpt.planning._lowering.backward_flags`).
     """
 
     base: int
@@ -104,6 +109,8 @@ class Model:
     back: tuple
     back_acts: tuple
     update: object = None
+    sizes: tuple = ()
+    flags: tuple = ()
 
     @property
     def n_layers(self):
@@ -140,8 +147,8 @@ def model(call, table=None):
             seen.add(shape)
             grads[k] += pair[k]
     top_acts = [(act[t] if 0 < t < n else 0) + (act[t] if t > 0 else 0) for t in range(n + 1)]
-    back_acts = [act[k] if k > 0 and (k + 1 == n or sizes[k] != sizes[k + 1]) else 0
-                 for k in range(n)]
+    flags = backward_flags(sizes)
+    back_acts = [act[k] if flags[k] & NEW_DA else 0 for k in range(n)]  # a new da[k]
     back = [back_acts[k] + (pair[k] if keep_grads else 0) + c.backward_transient for k in range(n)]
     loss = c.loss_transient(call.loss, call.output, sizes[n], batch, itemsize, call.targets)
     table = functools.partial(array, "q")  # 8 bytes an entry, Python ints when read
@@ -149,7 +156,7 @@ def model(call, table=None):
         base=base, act=table(act), fwd=table(fwd), loss=loss,
         top=table(a + g for a, g in zip(top_acts, grads)), top_acts=table(top_acts),
         back=table(back), back_acts=table(back_acts),
-        update=c.update_transient if call.fuse_update else None,
+        update=c.update_transient if call.fuse_update else None, sizes=tuple(sizes), flags=flags,
     )
 
 
@@ -193,10 +200,9 @@ def simulate(actions, call_or_model):
         state["held"] += act[k]
         state["count"] += 1
 
-    for action in actions:
-        op = action[0]
+    for op, a, b, c in events(actions, m.sizes, m.flags):
         if op == FORWARD:
-            _, start, stop, keep = action
+            start, stop, keep = a, b, c
             evals += stop - start
             if keep:  # each step from the held a[k]
                 for k in range(start, stop):
@@ -213,17 +219,16 @@ def simulate(actions, call_or_model):
             state["held"] -= act[n]
             state["count"] -= 1
             state["top"], state["top_acts"] = m.top[n], m.top_acts[n]
-        else:  # BACKWARD
-            _, start, stop = action
-            for k in range(stop - 1, start - 1, -1):
-                touch(m.back[k], m.back_acts[k])
-                if k + 1 < n:  # a[k+1] is consumed; a[k] now belongs to the state
-                    state["count"] -= 1
-                if k > 0:
-                    state["held"] -= act[k]
-                state["top"], state["top_acts"] = m.top[k], m.top_acts[k]
-                if m.update is not None:
-                    touch(m.update, 0)
+        else:  # BACKWARD: one layer's step
+            k = a
+            touch(m.back[k], m.back_acts[k])
+            if b & CONSUME:  # a[k+1] is consumed (its buffer is da[k] or dies); a[k] now belongs to the state
+                state["count"] -= 1
+            if k > 0:
+                state["held"] -= act[k]
+            state["top"], state["top_acts"] = m.top[k], m.top_acts[k]
+            if m.update is not None:
+                touch(m.update, 0)
     return {
         "peak_bytes": best["peak"],
         "activation_bytes": best["acts"],

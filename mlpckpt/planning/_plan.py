@@ -17,6 +17,7 @@ import numpy as np
 from . import _memory as memory, _workspace_replay as poolmem, _step_totals as stepmem
 from ..core._validate import check_bool, check_choice, check_dtype, check_int, check_sizes, parse_bytes
 from ._actions import check_actions
+from ._lowering import lower
 from ..core._activations import check_activations, check_output
 from ._budget import Budget, frontier
 from ..core._kernel_setting import kernels_for
@@ -25,7 +26,8 @@ from ._schedule import Schedule
 from ._strategies import Revolve, Segments, Sqrt, StoreAll, Strategy
 
 __all__ = [
-    "Call", "check_net", "make_call", "check_strategy", "compile_actions", "plan", "plan_call", "pareto", "parse",
+    "Call", "check_net", "make_call", "check_strategy", "compile_actions", "compile_program", "plan", "plan_call",
+    "pareto", "parse",
 ]
 
 #: compiled schedules kept, process-wide (a Budget on a long uneven chain
@@ -150,6 +152,14 @@ def check_strategy(strategy):
 def compile_actions(strategy, call):
     """The checked schedule of ``strategy`` for ``call`` (cached)."""
     return check_actions(tuple(strategy.actions(call)), call.n_layers)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def compile_program(strategy, call):
+    """The checked schedule of ``strategy`` for ``call`` lowered to its buffer
+    events (:func:`mlpckpt.planning._lowering.lower`; cached): what the
+    executor runs."""
+    return lower(compile_actions(strategy, call), call.sizes)
 
 
 def plan_call(strategy, call):

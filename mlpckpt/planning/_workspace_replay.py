@@ -22,6 +22,7 @@ Time linear in the schedule's evaluations (a few Python steps each).
 from bisect import bisect_left, insort
 
 from ._actions import FORWARD, LOSS, count_forward_evals
+from ._lowering import CONSUME, NEW_DA, REUSE, events
 from ._costs import ARRAY_OVERHEAD, LIST_SLOT
 from ._memory import model
 from ._strategies import Revolve, Sqrt, StoreAll
@@ -94,10 +95,9 @@ def _replay(actions, m, sizes, batch, pool):
         best[1] = max(best[1], pool.bytes() - entry + above)
 
     da = None
-    for action in actions:
-        op = action[0]
+    for op, a, b, c in events(actions, sizes, m.flags):
         if op == FORWARD:
-            _, start, stop, keep = action
+            start, stop, keep = a, b, c
             cur = None
             for k in range(start, stop):
                 nxt = take(sizes[k + 1])
@@ -111,20 +111,18 @@ def _replay(actions, m, sizes, batch, pool):
             touch(m.loss)
             da = held.pop(n)  # a[n]'s buffer becomes dz
             state["grads"] = m.top[n] - m.top_acts[n]
-        else:
-            _, start, stop = action
-            for k in range(stop - 1, start - 1, -1):
-                a = held.pop(k + 1) if k + 1 < n else None
-                reuse = a is not None and k > 0 and sizes[k] == sizes[k + 1]
-                new = take(sizes[k]) if k > 0 and not reuse else None
-                touch(m.back[k] - m.back_acts[k])
-                give(da)
-                if a is not None and not reuse:
-                    give(a)
-                da = a if reuse else new
-                state["grads"] = m.top[k] - m.top_acts[k]
-                if m.update is not None:
-                    touch(m.update)
+        else:  # BACKWARD: one layer's step
+            k, flags, rows = a, b, c
+            consumed = held.pop(k + 1) if flags & CONSUME else None
+            new = take(rows) if flags & NEW_DA else None
+            touch(m.back[k] - m.back_acts[k])
+            give(da)
+            if consumed is not None and not flags & REUSE:
+                give(consumed)
+            da = consumed if flags & REUSE else new
+            state["grads"] = m.top[k] - m.top_acts[k]
+            if m.update is not None:
+                touch(m.update)
     return best
 
 

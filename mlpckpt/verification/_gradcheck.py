@@ -16,7 +16,7 @@ from ..model import _batch as inputs, _across_backends as placement
 from ..core import _losses as losses
 from ..core._validate import check_choice
 from ..core._activations import SMOOTH
-from ..planning._plan import check_net, check_strategy, compile_actions, make_call
+from ..planning._plan import check_net, check_strategy, compile_program, make_call
 from ._checker import DEFAULT_RTOL, METHODS, check_gradients
 
 __all__ = ["gradcheck", "loss_functions"]
@@ -63,7 +63,7 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
     """
     X, Y = placement.check_batch(check_net(net, _NET_FIELDS), X, Y, loss)
     call = make_call(net, X.shape[1], loss, targets=inputs.target_form(Y))
-    actions = compile_actions(check_strategy(strategy), call)
+    program = compile_program(check_strategy(strategy), call)
     hidden, output = list(net.activations), net.output
     b = placement.backend_of_net(net)
     on = (lambda p: p) if b.is_numpy else (lambda p: [b.from_numpy(x) for x in p])  # params to the device
@@ -83,7 +83,7 @@ def loss_functions(net, X, Y, loss="mse", strategy=None):
         # X in the net's dtype, as loss_and_grad would see it (a float32 net's
         # X meets float64 weights exactly as it did when they were swapped in)
         p = on(params)
-        result = backprop.execute(actions, backprop.Params(list(p[0::2]), list(p[1::2]), hidden, output),
+        result = backprop.execute(program, backprop.Params(list(p[0::2]), list(p[1::2]), hidden, output),
                                   backprop.Batch(X, Y, loss), backprop.Options(backend=b))
         return [b.to_numpy(x) if not b.is_numpy else x for pair in zip(result.dW, result.db) for x in pair]
 

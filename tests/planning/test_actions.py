@@ -12,8 +12,8 @@ from mlpckpt.planning._actions import (
     check_actions,
     count_forward_evals,
     format_action,
-    timeline,
 )
+from mlpckpt.planning._lowering import timeline
 from mlpckpt.planning._plan import Call, compile_actions, plan_call
 
 

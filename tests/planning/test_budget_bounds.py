@@ -12,6 +12,7 @@ from mlpckpt.planning import _exact as exact, _held as held, _memory as memory
 from mlpckpt.planning._actions import check_actions, count_forward_evals
 
 from mlpckpt.planning import _budget as budget_mod, _plan as plan_mod
+from mlpckpt.planning._lowering import program_bytes
 
 
 def _model(sizes, batch, out, fuse=False, loss="mse", output="identity"):
@@ -116,12 +117,13 @@ def _first_call(sizes, frac, out, batch=64):
 def test_first_call_planning_included_stays_within_budget_and_schedule(n, uniform):
     """The first call's traced peak, planning included, stays under the budget
     plus what planning leaves: the schedule it keeps and the interpreter's
-    free lists of small tuples (README: budget.schedule_bytes)."""
+    free lists of small tuples (README: budget.schedule_bytes), and the
+    program the executor's cache keeps (planning._lowering.program_bytes)."""
     rng = np.random.default_rng(n)
     sizes = [64] * (n + 1) if uniform else [int(w) for w in rng.integers(16, 129, n + 1)]
     peak, budget, sched = _first_call(sizes, 0.3, True)
     assert sched.peak_bytes <= budget
-    left = budget_mod.schedule_bytes(sched.actions) + budget_mod.TUPLE_FREELISTS
+    left = budget_mod.schedule_bytes(sched.actions) + budget_mod.TUPLE_FREELISTS + program_bytes(sched.actions, n)
     assert peak <= budget + left, (peak, budget, left)
 
 
