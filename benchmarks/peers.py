@@ -162,7 +162,7 @@ def one_case(n, dtype, args, torch, jax, machine):
         variants.update(side)
     torch_memory = None
     if torch is not None:  # mlpckpt on torch tensors, beside torch's own, by the same allocator
-        from mlpckpt.backends._backends._backends import get_backend
+        from mlpckpt.backends._backends import get_backend
         from mlpckpt.bench.devmeasure import device_peak
 
         for nm, (step, grads) in torch_backend_variants(net, X, Y, torch).items():
