@@ -144,38 +144,16 @@ class MLP:
         return output_forward(self.output, z, self.backend.ops)
 
     def predict_proba(self, X):
-        """Sigmoid or softmax outputs.
-
-        Parameters
-        ----------
-        X : array_like, shape (sizes[0], batch)
-
-        Returns
-        -------
-        ndarray, shape (sizes[-1], batch)
-
-        Raises
-        ------
-        ValueError
-            The net's output is ``"identity"`` (no probabilities).
-        """
+        """The sigmoid or softmax outputs, ``(sizes[-1], batch)``, as :meth:`forward`
+        gives them; a ValueError for an ``"identity"`` output (no probabilities)."""
         if self.output == "identity":
             raise ValueError("output: predict_proba needs output='sigmoid' or 'softmax', got 'identity'")
         return self.forward(X)
 
     def predict(self, X):
-        """Predictions for the columns of ``X``.
-
-        Parameters
-        ----------
-        X : array_like, shape (sizes[0], batch)
-
-        Returns
-        -------
-        ndarray
-            int labels of shape ``(batch,)`` for softmax, 0/1 of shape
-            ``(sizes[-1], batch)`` for sigmoid, the output itself for identity.
-        """
+        """Predictions for the columns of ``X`` (``(sizes[0], batch)``): int
+        labels ``(batch,)`` for softmax, 0/1 ``(sizes[-1], batch)`` for sigmoid,
+        the output itself for identity."""
         out, xp = self.forward(X), self.backend.xp
         if self.output == "softmax":
             return xp.argmax(out, axis=0)
