@@ -15,7 +15,11 @@ TABLES = [costs.Tracemalloc("numpy"), costs.Tracemalloc("numba"), devcosts.Devic
           devcosts.DeviceAllocator("cupy:cuda"), devcosts.DeviceAllocator("torch:cpu")]
 
 
-@pytest.mark.parametrize("table", TABLES, ids=repr)
+def _table_id(table):  # repr has an address, which changes from run to run
+    return f"{type(table).__name__}({','.join(map(str, vars(table).values()))})"
+
+
+@pytest.mark.parametrize("table", TABLES, ids=_table_id)
 def test_every_table_implements_the_interface_with_its_signatures(table):
     assert isinstance(table, costs.CostTable)
     for name in METHODS:
