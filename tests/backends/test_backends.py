@@ -341,6 +341,7 @@ def test_cuda_determinism_warning_once_and_only_when_recomputing(monkeypatch):
     assert placement.deterministic_problems(mc.MLP([2, 2], backend="torch").backend) == []  # the CPU
 
 
+@pytest.mark.slow
 def test_bench_memory_on_torch_writes_the_backends_figures(tmp_path, capsys):
     from mlpckpt.bench import read_csv
     from mlpckpt.cli._main import main
@@ -358,6 +359,7 @@ def test_bench_memory_on_torch_writes_the_backends_figures(tmp_path, capsys):
         assert r["forward_evals_counted"] == r["forward_evals_plan"]
 
 
+@pytest.mark.slow
 def test_gpu_check_script_runs_its_checks_on_the_cpu(tmp_path):
     # the script that needs a GPU, smoke-tested through --device cpu: every
     # check of it runs (bitwise, predicted peaks, the checkpoint_sequential

@@ -38,6 +38,7 @@ def test_plot_results_without_times_skips_the_time_figure(mpl, tmp_path):
     assert not (tmp_path / bench.FIGURES[1]).exists()
 
 
+@pytest.mark.slow
 def test_each_figure_has_its_function(mpl, tmp_path):
     rows = bench.read_csv(COMMITTED)
     for draw, name in zip((bench.plot_memory, bench.plot_time, bench.plot_forward_evals), bench.FIGURES):
@@ -66,6 +67,7 @@ def test_plan_cli_plot(mpl, tmp_path, capsys):
     assert f"wrote {path}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_memory_tiny(mpl, tmp_path, capsys):
     out = tmp_path / "o"
     argv = ["bench", "memory", "--depths", "3", "--width", "4", "--batch", "2",

@@ -27,6 +27,7 @@ def tiny_run(tmp_path_factory):
     return rows, paths, out
 
 
+@pytest.mark.slow
 def test_run_writes_csv_and_json(tiny_run):
     rows, paths, out = tiny_run
     assert [(r["depth"], r["strategy"]) for r in rows] == [
@@ -48,6 +49,7 @@ def test_run_writes_csv_and_json(tiny_run):
     assert paths["figures"] == []
 
 
+@pytest.mark.slow
 def test_measurements_agree_with_plan(tiny_run):
     rows, _, _ = tiny_run
     for r in rows:
@@ -68,6 +70,7 @@ def test_measurements_agree_with_plan(tiny_run):
     assert next(r for r in rows if r["strategy"] == "storeall")["time_ratio_storeall"] == 1.0
 
 
+@pytest.mark.slow
 def test_read_csv_round_trip(tiny_run):
     rows, paths, _ = tiny_run
     back = bench.read_csv(paths["csv"])

@@ -288,6 +288,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 def test_hostile_argument_lines_exit_2_with_one_line_and_no_traceback(tmp_path):
     # Real processes (what a user sees), a few at a time; the timeout is a
     # safety net for a command that would start the work, not a speed test.
@@ -461,7 +462,8 @@ def _table_rows(text):
 
 @pytest.mark.parametrize("argv, sizes, batch, kwargs", [
     (["--sizes", "6,9,5,7,3", "--batch", "16"], (6, 9, 5, 7, 3), 16, {}),
-    (["--width", "8", "--depth", "16", "--batch", "8", "--out"], (8,) * 17, 8, {"out": True}),
+    pytest.param(["--width", "8", "--depth", "16", "--batch", "8", "--out"], (8,) * 17, 8, {"out": True},
+                 marks=pytest.mark.slow),
     (["--sizes", "5,7,7,7,7,7,7,7,7,7,7,7,7,7,4", "--loss", "cross_entropy", "--targets", "onehot",
       "--fuse-update"], (5,) + (7,) * 13 + (4,), 256,
      {"loss": "cross_entropy", "targets": "onehot", "fuse_update": True}),

@@ -212,6 +212,7 @@ def test_bce_is_relatively_accurate_per_element(target):
         _check("bce", "sigmoid", np.array([[v]]), np.array([[target]]), hp_bce)
 
 
+@pytest.mark.slow
 def test_bce_is_relatively_accurate_over_a_batch():
     rng = np.random.default_rng(11)
     z = rng.permutation(np.tile(GRID, 3)).reshape(3, -1)

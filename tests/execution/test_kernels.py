@@ -33,6 +33,7 @@ def test_bad_setting_is_a_value_error_naming_kernels():
     assert kernels.get_kernels()[0] in kernels.KERNELS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value, expect", [("numpy", "('numpy', 'numpy')"), ("bogus", "MLPCKPT_KERNELS: got 'bogus'")])
 def test_environment_variable(value, expect):
     env = dict(os.environ, MLPCKPT_KERNELS=value)

@@ -70,6 +70,7 @@ def test_bad_workspace_is_a_value_error():
         mc.plan(net, 3, workspace="yes")
 
 
+@pytest.mark.slow
 def test_budget_counts_the_workspace(assert_same_result):
     rng = np.random.default_rng(7)
     sizes = [int(x) for x in rng.integers(8, 48, size=41)]

@@ -240,6 +240,7 @@ def test_bad_q_c_depth_are_named():
 
 # ---- the theory against a wide random net -------------------------------------------
 
+@pytest.mark.slow
 def test_wide_net_variance_follows_the_length_map():
     """Width 2000, 20 tanh layers, mc.Gaussian(1.5, 0): mean(z[k]^2) within 3% of q^k.
 
@@ -267,6 +268,7 @@ def test_wide_net_variance_follows_the_length_map():
     assert np.any(np.abs(measured / wrong - 1.0) > 0.03)
 
 
+@pytest.mark.slow
 def test_just_above_the_edge_of_chaos_and_maps_stay_correlations():
     # c' rounds to c just below 1: c* is 1 within rounding, not a bracketing error
     for sw, sb in ((1.00000001, 0.0), (1.0 + 2e-16, 0.0)):

@@ -201,6 +201,7 @@ def test_progress_bar_on_stderr(capsys):
 
 # ---- local worker processes -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_worker_processes_give_the_in_process_rows_with_one_blas_thread(tmp_path):
     here = mc.sweep(train_point, GRID, workers=0, progress=False)
     there = mc.sweep(train_point, GRID, workers=2, out=tmp_path / "r.jsonl", progress=False)
@@ -233,6 +234,7 @@ def cluster():
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
+@pytest.mark.slow
 def test_dask_cluster_rows_equal_the_in_process_run(cluster, tmp_path):
     import distributed
 
@@ -249,6 +251,7 @@ def test_dask_cluster_rows_equal_the_in_process_run(cluster, tmp_path):
     assert [r["start"] for r in resumed] == [r["start"] for r in there]  # nothing ran again
 
 
+@pytest.mark.slow
 def test_dask_failing_point_and_resumed_retry(cluster, tmp_path):
     out, marker = tmp_path / "dask.csv", tmp_path / "marker"
     marker.touch()
@@ -280,6 +283,7 @@ def _bench(tmp_path, name, **engine):
     return [tuple(r[f] for f in _EXACT_FIELDS) for r in rows], [r["measured_peak_bytes_out"] for r in rows]
 
 
+@pytest.mark.slow
 def test_bench_memory_on_workers_and_dask_measures_the_same(cluster, tmp_path):
     """The same plan, evaluations and storage from every engine. A tracemalloc peak of these
     ~4.5 KB calls moves by a few dozen bytes from one fresh child to the next (Python's own

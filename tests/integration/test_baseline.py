@@ -36,8 +36,10 @@ answer). The fixed strategies' records for n = 1..1000 are identical.
 """
 
 import json
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -50,28 +52,65 @@ import make_baseline  # noqa: E402
 with open(os.path.join(TESTS, "data", "baseline.json")) as f:
     BASELINE = json.load(f)
 
+#: processes computing the figures (every n and every call is independent of
+#: the others): the comparison's wall time halves on two idle cores
+WORKERS = min(2, os.cpu_count() or 1)
+
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def numpy_kernels():
     """The record's bytes are those of NumPy's kernels (made before the
-    compiled ones existed, whose forward has no ufunc buffer)."""
+    compiled ones existed, whose forward has no ufunc buffer); the workers
+    set the same (:func:`make_baseline.numpy_kernels`)."""
     previous = mc.set_kernels("numpy")
     yield
     mc.set_kernels(previous)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("block", range(10))
-def test_fixed_strategies_unchanged(block):
-    lo, hi = 100 * block + 1, 100 * block + 100
-    now = make_baseline.fixed_records(hi, start=lo)
-    for name, rows in now.items():
-        assert rows == BASELINE["fixed"][name][lo - 1 : hi], name
+@pytest.fixture(scope="module")
+def pool():
+    """Spawned workers with NumPy's kernels, or None on one CPU (then
+    everything runs in this process)."""
+    if WORKERS < 2:
+        yield None
+        return
+    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=make_baseline.numpy_kernels) as executor:
+        yield executor
 
 
-@pytest.mark.slow
-def test_calls_unchanged():
-    now = make_baseline.call_records()
+def _map(pool, fn, *items):
+    """``list(map(fn, *items))``, in the pool when there is one (results in order)."""
+    return list(pool.map(fn, *items)) if pool is not None else list(map(fn, *items))
+
+
+def test_workers_compute_what_this_process_computes(pool):
+    """The pool only saves time: a worker's figures are this process's."""
+    ns, case = [1, 57], make_baseline.call_cases()[-1]
+    here = [make_baseline.fixed_records(n, n) for n in ns] + [make_baseline.case_records(case)]
+    there = _map(pool, make_baseline.fixed_records, ns, ns) + _map(pool, make_baseline.case_records, [case])
+    assert there == here
+
+
+def test_fixed_strategies_unchanged(pool):
+    """Every fixed strategy for n = 1..1000: actions digest, forward_evals, max_stored."""
+    ns = list(range(1, BASELINE["max_n"] + 1))
+    longest_first = ns[::-1]
+    per_n = _map(pool, make_baseline.fixed_records, longest_first, longest_first)[::-1]
+    assert all(records.keys() == BASELINE["fixed"].keys() for records in per_n)
+    for name, want in BASELINE["fixed"].items():
+        got = [records[name][0] for records in per_n]
+        assert len(want) == len(ns), name
+        differ = [n for n, g, w in zip(ns, got, want) if g != w]
+        assert not differ, (f"{name}: {len(differ)} of {len(ns)} records differ, first n = {differ[0]}: "
+                            f"{got[differ[0] - 1]} != {want[differ[0] - 1]} (recorded)")
+
+
+def test_calls_unchanged(pool):
+    """Every plan figure of the 1210 calls (fixed strategies and Budgets)."""
+    now = [row for rows in _map(pool, make_baseline.case_records, make_baseline.call_cases()) for row in rows]
     assert len(now) == len(BASELINE["calls"])
     for got, want in zip(now, BASELINE["calls"]):
         assert got == want, (got, want)

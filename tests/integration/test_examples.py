@@ -49,6 +49,7 @@ def test_examples_found():
     assert set(EXPECTED) <= names, f"missing examples: {set(EXPECTED) - names}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_runs(path, tmp_path):
     missing = _missing_imports(path)

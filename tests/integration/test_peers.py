@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_peers_quick(tmp_path):
     out = tmp_path / "peers.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))

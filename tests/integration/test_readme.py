@@ -14,7 +14,25 @@ def test_readme_has_code_blocks():
     assert len(BLOCKS) >= 3
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def _depth(code):
+    """The deepest net that code builds: ``[width] * n`` or ``--depth n``."""
+    return max((int(a or b) for a, b in re.findall(r"\[\d+\] \* (\d+)|--depth (\d+)", code)), default=0)
+
+
+def _slow(code):
+    """Examples that run for many seconds: a gradient check of a PyTorch net
+    (a forward pass per entry), a Budget over a thousand layers or more, the
+    Pareto frontier of the command line."""
+    budget = "Budget(" in code or "budget:" in code
+    return ('backend="torch"' in code and "gradcheck(" in code) or (budget and _depth(code) >= 1000) \
+        or "--pareto" in code
+
+
+def _marked(values, codes):
+    return [pytest.param(v, marks=pytest.mark.slow) if _slow(c) else v for v, c in zip(values, codes)]
+
+
+@pytest.mark.parametrize("index", _marked(range(len(BLOCKS)), BLOCKS))
 def test_readme_block_runs(index, tmp_path, monkeypatch):
     if "import torch" in BLOCKS[index]:
         pytest.importorskip("torch")  # the Backends example (CI installs torch)
@@ -35,7 +53,7 @@ def test_readme_has_cli_lines():
     assert len(CLI_LINES) >= 4
 
 
-@pytest.mark.parametrize("line", CLI_LINES)
+@pytest.mark.parametrize("line", _marked(CLI_LINES, CLI_LINES))
 def test_readme_cli_line_runs(line, capsys):
     from mlpckpt.cli._main import main
 

@@ -179,6 +179,7 @@ def test_seed001_gradient_is_twice_the_seeds():
 DIGITS_LR = 2.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_seed002_digits_training_accuracy(seed):
     datasets = pytest.importorskip("sklearn.datasets")

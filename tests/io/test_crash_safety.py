@@ -74,6 +74,7 @@ def _temporaries(directory):
     return sorted(f for f in os.listdir(directory) if f.endswith(_files.SUFFIX))
 
 
+@pytest.mark.slow
 def test_sigkill_during_saves_leaves_a_whole_file_and_the_next_save_cleans_up(tmp_path):
     target = tmp_path / "model.npz"
     rng = np.random.default_rng(11)  # the kill moments are fixed
@@ -100,6 +101,7 @@ def test_sigkill_during_saves_leaves_a_whole_file_and_the_next_save_cleans_up(tm
     assert np.array_equal(mc.load(target).weights[0], mc.MLP(SIZES, seed=3).weights[0])
 
 
+@pytest.mark.slow
 def test_two_live_writers_never_corrupt_a_target_nor_remove_each_others_temporary(tmp_path):
     target = tmp_path / "model.npz"
     writers = [_child(target, seed, 25, go=False) for seed in (4, 5)]

@@ -144,6 +144,7 @@ TWO_THREADS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_blas_threads():
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
                PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests" / "model")]))

@@ -34,7 +34,7 @@ def test_budget_errors_name_max_bytes(bad):
         parse_bytes("lots", name="limit")
 
 
-@pytest.mark.parametrize("n", [10, 100, 1000])
+@pytest.mark.parametrize("n", [10] + [pytest.param(n, marks=pytest.mark.slow) for n in (100, 1000)])
 def test_never_more_evaluations_than_revolve_at_the_same_bytes(n, net_spec):
     net = mc.MLP([16] * (n + 1), seed=0) if n < 1000 else net_spec([64] * (n + 1))
     for slots in (0, 1, 2, 5, 9, 30):
@@ -44,6 +44,7 @@ def test_never_more_evaluations_than_revolve_at_the_same_bytes(n, net_spec):
         assert bud.forward_evals <= rev.forward_evals == griewank_t(n + 1, slots + 1)
 
 
+@pytest.mark.slow
 def test_budget_may_beat_revolve_with_segments(net_spec):
     net = net_spec([64] * 1001)
     sqrt = mc.plan(net, 256, mc.Sqrt(), out=True)
@@ -51,6 +52,7 @@ def test_budget_may_beat_revolve_with_segments(net_spec):
     assert bud.forward_evals <= sqrt.forward_evals < mc.plan(net, 256, mc.Revolve(20), out=True).forward_evals
 
 
+@pytest.mark.slow
 def test_more_budget_never_costs_more_evaluations(net_spec):
     net = net_spec([32] * 301)
     evals = [mc.plan(net, 64, mc.Budget(f"{mib}MiB")).forward_evals for mib in (3, 3.5, 4, 6, 10, 20, 40)]
@@ -58,6 +60,7 @@ def test_more_budget_never_costs_more_evaluations(net_spec):
     assert evals[-1] == 300  # enough for plain backprop
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("out", [False, True])
 def test_measured_peak_never_exceeds_the_budget(loss, out, measured_peak):
@@ -92,6 +95,7 @@ def test_infeasible_budget_names_the_smallest_that_works():
         mc.plan(net, 16, mc.Budget(smallest - 1))
 
 
+@pytest.mark.slow
 def test_budget_plans_a_thousand_layers(net_spec):
     sched = mc.plan(net_spec([64] * 1001), 256, mc.Budget("4MiB"), out=True)
     assert sched.peak_bytes <= 4 * 2**20 and sched.forward_evals < 3 * 1000
@@ -107,6 +111,7 @@ def test_fit_with_budget():
     assert_bitwise_equal(a.weights, b.weights)
 
 
+@pytest.mark.slow
 def test_uneven_widths_checkpoint_at_narrow_layers(net_spec, measured_peak):
     """Widths 8 and 256 alternate: the dynamic program stores the narrow
     activations and needs far fewer evaluations than any Revolve that fits."""

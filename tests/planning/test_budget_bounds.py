@@ -56,6 +56,7 @@ def test_held_actions_are_segments():
     assert count_forward_evals(held.held_actions(list(range(1, n)), n)) == n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uniform", [True, False])
 def test_long_chain_answers_fit_and_carry_their_certificate(uniform):
     rng = np.random.default_rng(3)

@@ -243,6 +243,7 @@ def test_frontier_beats_fixed_strategies_on_an_uneven_chain():
 # --- Budget and pareto against the reference --------------------------------
 
 
+@pytest.mark.slow
 def test_budget_and_pareto_match_the_reference():
     assert run_cases(range(40)) >= 25
 
@@ -315,9 +316,9 @@ def check_chain(seeds):
 
 
 def test_chain_search_fits_and_its_bound_holds():
-    check_chain(range(40))
+    check_chain(range(4))
 
 
 @pytest.mark.slow
 def test_chain_search_fits_and_its_bound_holds_many():
-    check_chain(range(40, 240))
+    check_chain(range(4, 240))

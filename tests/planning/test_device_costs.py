@@ -48,6 +48,7 @@ def _check(net, X, Y, loss, out):
             assert measured <= sqrt_peak
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("sizes,activation,output,loss,form", CASES)
 def test_torch_cpu_peak_is_predicted(sizes, activation, output, loss, form, dtype):

@@ -138,6 +138,7 @@ DEEP_NARROW = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width, batch, n, strategy, out", DEEP_NARROW)
 def test_plan_bounds_deep_narrow_nets(width, batch, n, strategy, out, peak_of_call):
     """Per-layer terms dominate: array overhead, gradient lists (none with
@@ -149,6 +150,7 @@ def test_plan_bounds_deep_narrow_nets(width, batch, n, strategy, out, peak_of_ca
     assert measured <= predicted <= 1.05 * measured + 64 * KIB, (measured, predicted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width, n, strategy", [(1, 20_000, mc.Sqrt()), (8, 10_000, mc.Sqrt()),
                                                 (1, 20_000, mc.StoreAll())])
 def test_plan_bounds_deep_fused_step(width, n, strategy, measured_peak):

@@ -85,7 +85,7 @@ def test_revolve_matches_the_recurrences(s):
         assert count_forward_evals(revolve_actions(n, s)) == _H(n, s)
 
 
-@pytest.mark.parametrize("slots", [1, 2, 3, 5, 9, 25])
+@pytest.mark.parametrize("slots", [1] + [pytest.param(s, marks=pytest.mark.slow) for s in (2, 3, 5, 9, 25)])
 def test_revolve_forward_evals_every_n_up_to_2000(slots):
     for n in range(1, 2001):
         assert count_forward_evals(revolve_actions(n, slots)) <= griewank_t(n + 1, slots + 1)
