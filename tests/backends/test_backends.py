@@ -318,26 +318,30 @@ class _FakeCuda:
 
 def test_cuda_determinism_warning_once_and_only_when_recomputing(monkeypatch):
     from mlpckpt.model import _across_backends as placement
+    from mlpckpt.planning._lowering import lower
+
+    def program(strategy):  # what the executor runs: the schedule lowered to buffer events
+        s = mc.plan(mc.MLP([2] * 9), 1, strategy)
+        return lower(s.actions, s.sizes)
 
     monkeypatch.setattr(placement, "_WARNED", [])
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
-    call = mc.plan(mc.MLP([2] * 9), 1, StoreAll())
-    placement.warn_if_nondeterministic(_FakeCuda(), call.actions, 8)  # StoreAll recomputes nothing
+    placement.warn_if_nondeterministic(_FakeCuda(), program(StoreAll()), 8)  # StoreAll recomputes nothing
     with pytest.warns(RuntimeWarning, match=r"CUBLAS_WORKSPACE_CONFIG=:4096:8 .*use_deterministic_algorithms"):
-        placement.warn_if_nondeterministic(_FakeCuda(), mc.plan(mc.MLP([2] * 9), 1, Sqrt()).actions, 8)
+        placement.warn_if_nondeterministic(_FakeCuda(), program(Sqrt()), 8)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        placement.warn_if_nondeterministic(_FakeCuda(), mc.plan(mc.MLP([2] * 9), 1, Sqrt()).actions, 8)
+        placement.warn_if_nondeterministic(_FakeCuda(), program(Sqrt()), 8)
     monkeypatch.setattr(placement, "_WARNED", [])
     monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: True)
     assert placement.deterministic_problems(_FakeCuda()) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        placement.warn_if_nondeterministic(_FakeCuda(), mc.plan(mc.MLP([2] * 9), 1, Sqrt()).actions, 8)
+        placement.warn_if_nondeterministic(_FakeCuda(), program(Sqrt()), 8)
     assert placement.deterministic_problems(mc.MLP([2, 2], backend="torch").backend) == []  # the CPU
 
 
