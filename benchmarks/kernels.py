@@ -2,7 +2,7 @@
 
 Accuracy: ulp distance to a long-double reference (``numpy.longdouble``, a
 64-bit mantissa on x86-64), on ``--samples`` uniform points per range, for
-every map and its derivative at the stored output (tests/test_fastmath.py
+every map and its derivative at the stored output (tests/execution/test_fastmath.py
 checks fewer points against mpmath). Speed: median ns per element of one
 ``(64, 256)`` layer, NumPy's ufuncs (bias add, then the map) against the
 fused compiled kernel, in one process.

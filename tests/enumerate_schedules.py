@@ -4,7 +4,7 @@ exact (peak, evaluations) Pareto frontier over all of them.
 Not a test module (no ``test_`` prefix); the tests import it as a sibling
 (pytest puts ``tests/`` on ``sys.path``). Nothing here uses
 :mod:`mlpckpt.planning._budget`: schedules are enumerated from the action vocabulary
-(DESIGN.md, "The action vocabulary") and priced by the library's own memory
+(docs/architecture.md, the action vocabulary) and priced by the library's own memory
 model, :func:`mlpckpt.planning._memory.simulate` (and, for the final answers,
 ``mc.plan(..., mc.Actions(schedule))``).
 

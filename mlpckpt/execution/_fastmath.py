@@ -8,7 +8,7 @@ Cody-Waite range reduction, a fitted polynomial and an exponent built from
 integer bits, and tanh, sigmoid and softplus from it with the rounding of
 every step but the last corrected (paper_notes/kernels.md, eqs. K1-K9).
 Accuracy: within 2 ulp of the correctly rounded value, derivatives within 2
-ulp of ``f'`` at the stored output (tests/test_fastmath.py, against mpmath;
+ulp of ``f'`` at the stored output (tests/execution/test_fastmath.py, against mpmath;
 1 ulp was the worst seen on 10^7 samples each, see the notes).
 """
 

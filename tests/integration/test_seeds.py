@@ -1,5 +1,5 @@
-"""The seed programs (../shared/seeds/) reproduced as tests, as DESIGN.md
-"Seed reproductions" specifies, plus the seed 000 tanh mistake.
+"""The small programs the library grew from (its seeds) reproduced as tests,
+plus the seed 000 tanh mistake (README, "Examples").
 
 The seeds are row-major (one sample per row) and sum or average their
 gradients in their own ways; the small reference implementations below are

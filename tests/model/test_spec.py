@@ -95,7 +95,7 @@ def test_plan_of_a_spec_is_the_plan_of_the_net(strategy):
 
 
 def _revolve_evals(n, slots):
-    # DESIGN.md: t(l, s) = r l - C(s + r, s + 1), r the least with C(s + r, s) >= l; l = n + 1, s = slots + 1
+    # paper_notes/checkpointing.md: t(l, s) = r l - C(s + r, s + 1), r the least with C(s + r, s) >= l; l = n + 1, s = slots + 1
     l, s = n + 1, slots + 1
     r = next(r for r in range(1, l + 1) if math.comb(s + r, s) >= l)
     return r * l - math.comb(s + r, s + 1)

@@ -1,4 +1,4 @@
-"""The memory model: plan's peak against tracemalloc (DESIGN.md's contract
+"""The memory model: plan's peak against tracemalloc (plan's contract, docs/architecture.md
 ``measured <= predicted <= 1.05 * measured + 64 KiB``)."""
 
 import numpy as np
