@@ -121,9 +121,7 @@ def lower(actions, sizes):
         Built at its exact size (:func:`program_bytes`), without a temporary
         list.
     """
-    n = len(sizes) - 1
-    rows = sum(1 for a in actions if a[0] != BACKWARD) + n
-    program = array("i", (0,)) * (ROW * rows)
+    program = array("i", (0,)) * (ROW * _rows(actions, len(sizes) - 1))
     i = 0
     for op, a, b, c in events(actions, sizes):
         program[i], program[i + 1], program[i + 2], program[i + 3] = op, a, b, c
@@ -139,8 +137,12 @@ def forward_evals(program):
 def program_bytes(actions, n):
     """What tracemalloc sees of :func:`lower`'s program for ``actions`` on
     ``n`` layers (the array object and its integers)."""
-    rows = sum(1 for a in actions if a[0] != BACKWARD) + n
-    return sys.getsizeof(array("i")) + 4 * ROW * rows
+    return sys.getsizeof(array("i")) + 4 * ROW * _rows(actions, n)
+
+
+def _rows(actions, n):
+    # one per forward action, one for the loss, one per layer on the way back
+    return sum(1 for a in actions if a[0] != BACKWARD) + n
 
 
 def timeline(actions, n):

@@ -4,9 +4,10 @@ The memory model is data: :func:`model` turns a call (a
 :class:`mlpckpt.planning._plan.Call`) into a :class:`Model`, a few per-layer tables of
 bytes, and both :func:`simulate` (the price of one schedule) and the
 searches of :mod:`mlpckpt.planning._budget` read only those tables
-(paper_notes/checkpointing.md, "Memory model", eqs. C10-C14). The tables
-mirror the allocation rules of the executor, :func:`mlpckpt.execution._executor.execute`
-(its module docstring), plus the hidden temporaries NumPy makes:
+(paper_notes/checkpointing.md, "Memory model", eqs. C10-C14). :func:`simulate`
+sums the rows of buffer events the executor runs
+(:func:`mlpckpt.planning._lowering.events`), priced by the call's cost table,
+which also counts the hidden temporaries NumPy makes:
 
 * every array costs its data plus :data:`ARRAY_OVERHEAD` (the ndarray object
   and its shape and strides, which tracemalloc also sees), taken from the
